@@ -1,0 +1,1002 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include "psp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+/* Process-wide unique identifiers for keys and master key generations: the
+ * tags of the per-thread key schedule caches. */
+static atomic_uint_least64_t next_uid = 1;
+
+static uint64_t
+psp_new_uid(void)
+{
+    return atomic_fetch_add_explicit(&next_uid, 1, memory_order_relaxed);
+}
+
+static inline void
+put_be32(uint8_t *p, uint32_t x)
+{
+    p[0] = x >> 24;
+    p[1] = x >> 16;
+    p[2] = x >> 8;
+    p[3] = x;
+}
+
+static inline uint32_t
+get_be32(const uint8_t *p)
+{
+    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+           | ((uint32_t) p[2] << 8) | p[3];
+}
+
+static inline void
+put_be64(uint8_t *p, uint64_t x)
+{
+    put_be32(p, x >> 32);
+    put_be32(p + 4, x);
+}
+
+static inline uint64_t
+get_be64(const uint8_t *p)
+{
+    return ((uint64_t) get_be32(p) << 32) | get_be32(p + 4);
+}
+
+/* Versions. */
+
+bool
+psp_version_is_valid(unsigned int version)
+{
+    return version < PSP_N_VERSIONS;
+}
+
+bool
+psp_version_is_gmac(enum psp_version version)
+{
+    return version == PSP_V2 || version == PSP_V3;
+}
+
+size_t
+psp_version_key_len(enum psp_version version)
+{
+    return version == PSP_V1 || version == PSP_V3 ? 32 : 16;
+}
+
+const char *
+psp_version_name(enum psp_version version)
+{
+    switch (version) {
+    case PSP_V0: return "aes-gcm-128";
+    case PSP_V1: return "aes-gcm-256";
+    case PSP_V2: return "aes-gmac-128";
+    case PSP_V3: return "aes-gmac-256";
+    }
+    return "reserved";
+}
+
+/* Errors and counters. */
+
+const char *
+psp_error_name(enum psp_error error)
+{
+    switch (error) {
+    case PSP_OK: return "ok";
+    case PSP_E_TRUNCATED: return "truncated";
+    case PSP_E_HDR_EXT_LEN: return "bad-hdr-ext-len";
+    case PSP_E_CRYPT_OFF: return "bad-crypt-offset";
+    case PSP_E_NOT_PSP: return "not-psp";
+    case PSP_E_INNER: return "bad-inner-packet";
+    case PSP_E_FIXED_BIT: return "bad-fixed-bit";
+    case PSP_E_VERSION: return "bad-version";
+    case PSP_E_SPI: return "bad-spi";
+    case PSP_E_UNKNOWN_SPI: return "unknown-spi";
+    case PSP_E_GMAC_OFFSET: return "gmac-crypt-offset";
+    case PSP_E_STALE: return "stale-key";
+    case PSP_E_AUTH: return "auth-failure";
+    case PSP_E_NO_SA: return "no-sa";
+    case PSP_E_NO_ROOM: return "no-room";
+    case PSP_E_KEY_VERSION: return "key-version-mismatch";
+    case PSP_E_CRYPTO: return "crypto-error";
+    case PSP_N_ERRORS: break;
+    }
+    return "unknown-error";
+}
+
+enum psp_error_class
+psp_error_class(enum psp_error error)
+{
+    switch (error) {
+    case PSP_OK:
+        return PSP_EC_NONE;
+    case PSP_E_TRUNCATED:
+    case PSP_E_HDR_EXT_LEN:
+    case PSP_E_CRYPT_OFF:
+    case PSP_E_NOT_PSP:
+    case PSP_E_INNER:
+        return PSP_EC_RX_ERROR;
+    case PSP_E_FIXED_BIT:
+    case PSP_E_VERSION:
+    case PSP_E_SPI:
+    case PSP_E_UNKNOWN_SPI:
+    case PSP_E_GMAC_OFFSET:
+    case PSP_E_CRYPTO:
+        return PSP_EC_RX_BAD;
+    case PSP_E_STALE:
+        return PSP_EC_RX_STALE;
+    case PSP_E_AUTH:
+        return PSP_EC_RX_AUTH;
+    case PSP_E_NO_SA:
+    case PSP_E_NO_ROOM:
+    case PSP_E_KEY_VERSION:
+        return PSP_EC_TX_ERROR;
+    case PSP_N_ERRORS:
+        break;
+    }
+    return PSP_EC_RX_BAD;
+}
+
+void
+psp_stats_count_error(struct psp_stats *stats, enum psp_error error)
+{
+    if (error <= PSP_OK || error >= PSP_N_ERRORS) {
+        return;
+    }
+    stats->errors[error]++;
+    switch (psp_error_class(error)) {
+    case PSP_EC_NONE:
+        break;
+    case PSP_EC_RX_ERROR:
+        stats->rx_error++;
+        break;
+    case PSP_EC_RX_BAD:
+        stats->rx_bad++;
+        break;
+    case PSP_EC_RX_STALE:
+        stats->rx_stale++;
+        break;
+    case PSP_EC_RX_AUTH:
+        stats->rx_auth_fail++;
+        break;
+    case PSP_EC_TX_ERROR:
+        stats->tx_error++;
+        break;
+    }
+}
+
+void
+psp_stats_add(struct psp_stats *dst, const struct psp_stats *src)
+{
+    dst->rx_packets += src->rx_packets;
+    dst->rx_bytes += src->rx_bytes;
+    dst->rx_auth_fail += src->rx_auth_fail;
+    dst->rx_error += src->rx_error;
+    dst->rx_bad += src->rx_bad;
+    dst->rx_stale += src->rx_stale;
+    dst->tx_packets += src->tx_packets;
+    dst->tx_bytes += src->tx_bytes;
+    dst->tx_error += src->tx_error;
+    dst->key_rotations += src->key_rotations;
+    for (int i = 0; i < PSP_N_ERRORS; i++) {
+        dst->errors[i] += src->errors[i];
+    }
+}
+
+/* Header. */
+
+void
+psp_hdr_write(uint8_t *p, const struct psp_hdr_info *h)
+{
+    p[0] = h->next_hdr;
+    p[1] = h->has_vc ? 2 : 1;
+    p[2] = h->crypt_off & 0x3f;
+    p[3] = (h->s ? 0x80 : 0) | (h->d ? 0x40 : 0)
+           | ((h->version & 0xf) << 2) | (h->has_vc ? 0x02 : 0) | 0x01;
+    put_be32(p + 4, h->spi);
+    put_be64(p + 8, h->iv);
+    if (h->has_vc) {
+        put_be64(p + PSP_HDR_LEN, h->vc);
+    }
+}
+
+/* Parses and validates the PSP header at 'p', where 'len' is the whole UDP
+ * payload (header through ICV).  The VC is read only if it lies in the
+ * cleartext region; psp_open() reads it after decryption otherwise. */
+enum psp_error
+psp_hdr_parse(const uint8_t *p, size_t len, struct psp_hdr_info *h)
+{
+    memset(h, 0, sizeof *h);
+    if (len < PSP_HDR_LEN + PSP_ICV_LEN) {
+        return PSP_E_TRUNCATED;
+    }
+
+    h->next_hdr = p[0];
+    h->hdr_ext_len = p[1];
+    h->r_bits = p[2] >> 6;
+    h->crypt_off = p[2] & 0x3f;
+    h->s = (p[3] & 0x80) != 0;
+    h->d = (p[3] & 0x40) != 0;
+    h->version = (p[3] >> 2) & 0xf;
+    h->has_vc = (p[3] & 0x02) != 0;
+    h->spi = get_be32(p + 4);
+    h->iv = get_be64(p + 8);
+
+    if (!(p[3] & 0x01)) {
+        return PSP_E_FIXED_BIT;
+    }
+    if (!psp_version_is_valid(h->version)) {
+        return PSP_E_VERSION;
+    }
+    if (h->hdr_ext_len < 1 || (h->has_vc && h->hdr_ext_len < 2)) {
+        return PSP_E_HDR_EXT_LEN;
+    }
+    h->payload_ofs = 8 * ((size_t) h->hdr_ext_len + 1);
+    if (h->payload_ofs > len - PSP_ICV_LEN) {
+        return PSP_E_HDR_EXT_LEN;
+    }
+    h->payload_len = len - PSP_ICV_LEN - h->payload_ofs;
+    if (!(h->spi & PSP_SPI_LOW_MASK)) {
+        return PSP_E_SPI;
+    }
+    if (PSP_HDR_LEN + 4 * (size_t) h->crypt_off > len - PSP_ICV_LEN) {
+        return PSP_E_CRYPT_OFF;
+    }
+    if (psp_version_is_gmac(h->version) && h->crypt_off) {
+        return PSP_E_GMAC_OFFSET;
+    }
+    h->vc_readable = h->has_vc && (psp_version_is_gmac(h->version)
+                                   || h->crypt_off >= PSP_VC_LEN / 4);
+    if (h->vc_readable) {
+        h->vc = get_be64(p + PSP_HDR_LEN);
+    }
+    return PSP_OK;
+}
+
+unsigned int
+psp_ports_visible_offset(uint8_t next_hdr, bool has_vc)
+{
+    unsigned int words = (next_hdr == PSP_NH_IPV4 ? 20 + 4
+                          : next_hdr == PSP_NH_IPV6 ? 40 + 4
+                          : 4) / 4;
+    return words + (has_vc ? PSP_VC_LEN / 4 : 0);
+}
+
+/* Keys. */
+
+bool
+psp_key_init(struct psp_key *key, enum psp_version version,
+             const uint8_t *bytes, size_t len)
+{
+    memset(key, 0, sizeof *key);
+    if (!psp_version_is_valid(version) || len != psp_version_key_len(version)) {
+        return false;
+    }
+    key->id = psp_new_uid();
+    key->version = version;
+    key->len = len;
+    memcpy(key->bytes, bytes, len);
+    return true;
+}
+
+void
+psp_key_wipe(struct psp_key *key)
+{
+    OPENSSL_cleanse(key, sizeof *key);
+}
+
+static EVP_KDF *kbkdf;
+static pthread_once_t kbkdf_once = PTHREAD_ONCE_INIT;
+
+static void
+kbkdf_fetch(void)
+{
+    kbkdf = EVP_KDF_fetch(NULL, OSSL_KDF_NAME_KBKDF, NULL);
+}
+
+bool
+psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
+               enum psp_version version, uint8_t *out)
+{
+    if (!psp_version_is_valid(version)) {
+        return false;
+    }
+    pthread_once(&kbkdf_once, kbkdf_fetch);
+    if (!kbkdf) {
+        return false;
+    }
+
+    /* SP 800-108 counter mode input: counter | label | context | L, each a
+     * 32-bit big-endian word.  OpenSSL supplies the counter and L; it must
+     * not put a zero byte between label and context. */
+    uint8_t label[4] = { 'P', 'v', '0' + version, 0 };
+    uint8_t context[4];
+    int no_separator = 0;
+    put_be32(context, spi);
+
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, "counter", 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, "CMAC", 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_CIPHER,
+                                         "AES-256-CBC", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                          (void *) master,
+                                          PSP_MASTER_KEY_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, label,
+                                          sizeof label),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, context,
+                                          sizeof context),
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_KBKDF_USE_SEPARATOR,
+                                 &no_separator),
+        OSSL_PARAM_construct_end(),
+    };
+
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kbkdf);
+    bool ok = ctx && EVP_KDF_derive(ctx, out, psp_version_key_len(version),
+                                    params) > 0;
+    EVP_KDF_CTX_free(ctx);
+    return ok;
+}
+
+/* IVs. */
+
+void
+psp_iv_gen_init_at(struct psp_iv_gen *gen, uint64_t first)
+{
+    atomic_init(&gen->next, first);
+}
+
+void
+psp_iv_gen_init(struct psp_iv_gen *gen)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t) ts.tv_sec * 1000000000u + ts.tv_nsec;
+    psp_iv_gen_init_at(gen, ns ? ns : 1);
+}
+
+uint64_t
+psp_iv_gen_next(struct psp_iv_gen *gen)
+{
+    return atomic_fetch_add_explicit(&gen->next, 1, memory_order_relaxed);
+}
+
+/* Master keys. */
+
+#define PSP_SPI_SPACE PSP_SPI_LOW_MASK  /* Usable SPIs per slot: 2^31 - 1. */
+
+struct psp_mkey_gen {
+    uint64_t gen;               /* Generation number; slot is gen & 1. */
+    uint64_t uid;               /* Cache tag. */
+    uint32_t spi_first;         /* First SPI (low bits) of this generation. */
+    bool older_allocated;       /* Earlier generations of this slot
+                                 * allocated SPIs. */
+    bool wrapped;               /* The slot's SPI counter wrapped. */
+    atomic_uint_least32_t n_alloc;      /* SPIs allocated so far. */
+    uint8_t key[PSP_MASTER_KEY_LEN];
+};
+
+struct psp_mkeys {
+    pthread_mutex_t mutex;      /* Serializes allocation and rotation. */
+    _Atomic(struct psp_mkey_gen *) slots[2];
+    atomic_uint_least64_t active;       /* Generation number. */
+    atomic_uint_least64_t rotations;
+    bool track;                 /* Track SPI allocation. */
+    uint32_t slot_next[2];      /* Next SPI (low bits) per slot. */
+    bool slot_wrapped[2];
+    psp_postpone_fn *postpone;
+};
+
+static void
+psp_mkey_gen_free(void *gen_)
+{
+    struct psp_mkey_gen *gen = gen_;
+
+    if (gen) {
+        OPENSSL_cleanse(gen->key, sizeof gen->key);
+        free(gen);
+    }
+}
+
+static struct psp_mkey_gen *
+psp_mkey_gen_create(uint64_t number, const uint8_t *key)
+{
+    struct psp_mkey_gen *gen = calloc(1, sizeof *gen);
+
+    if (!gen) {
+        return NULL;
+    }
+    gen->gen = number;
+    gen->uid = psp_new_uid();
+    atomic_init(&gen->n_alloc, 0);
+    if (key) {
+        memcpy(gen->key, key, PSP_MASTER_KEY_LEN);
+    } else if (RAND_priv_bytes(gen->key, PSP_MASTER_KEY_LEN) != 1) {
+        free(gen);
+        return NULL;
+    }
+    return gen;
+}
+
+static struct psp_mkeys *
+psp_mkeys_alloc(psp_postpone_fn *postpone, bool track)
+{
+    struct psp_mkeys *mk = calloc(1, sizeof *mk);
+
+    if (mk) {
+        pthread_mutex_init(&mk->mutex, NULL);
+        mk->track = track;
+        mk->postpone = postpone;
+        mk->slot_next[0] = mk->slot_next[1] = 1;
+        atomic_init(&mk->rotations, 0);
+    }
+    return mk;
+}
+
+static bool
+psp_mkeys_install(struct psp_mkeys *mk, const uint8_t *key0,
+                  const uint8_t *key1)
+{
+    /* Generation 1 sits in slot 1 and generation 2, active, in slot 0, so
+     * that the first SPIs handed out have the top bit clear. */
+    struct psp_mkey_gen *g1 = psp_mkey_gen_create(1, key1);
+    struct psp_mkey_gen *g2 = psp_mkey_gen_create(2, key0);
+
+    if (!g1 || !g2) {
+        psp_mkey_gen_free(g1);
+        psp_mkey_gen_free(g2);
+        return false;
+    }
+    g1->spi_first = g2->spi_first = 1;
+    atomic_init(&mk->slots[0], g2);
+    atomic_init(&mk->slots[1], g1);
+    atomic_init(&mk->active, 2);
+    return true;
+}
+
+struct psp_mkeys *
+psp_mkeys_create(psp_postpone_fn *postpone)
+{
+    struct psp_mkeys *mk = psp_mkeys_alloc(postpone, true);
+
+    if (mk && !psp_mkeys_install(mk, NULL, NULL)) {
+        free(mk);
+        return NULL;
+    }
+    return mk;
+}
+
+struct psp_mkeys *
+psp_mkeys_create_static(const uint8_t key0[PSP_MASTER_KEY_LEN],
+                        const uint8_t key1[PSP_MASTER_KEY_LEN])
+{
+    struct psp_mkeys *mk = psp_mkeys_alloc(NULL, false);
+
+    if (mk && !psp_mkeys_install(mk, key0, key1)) {
+        free(mk);
+        return NULL;
+    }
+    return mk;
+}
+
+void
+psp_mkeys_destroy(struct psp_mkeys *mk)
+{
+    if (mk) {
+        psp_mkey_gen_free(atomic_load(&mk->slots[0]));
+        psp_mkey_gen_free(atomic_load(&mk->slots[1]));
+        pthread_mutex_destroy(&mk->mutex);
+        free(mk);
+    }
+}
+
+bool
+psp_mkeys_rotate(struct psp_mkeys *mk, const uint8_t *new_key)
+{
+    pthread_mutex_lock(&mk->mutex);
+
+    uint64_t number = atomic_load(&mk->active) + 1;
+    int slot = number & 1;
+    struct psp_mkey_gen *gen = psp_mkey_gen_create(number, new_key);
+    if (!gen) {
+        pthread_mutex_unlock(&mk->mutex);
+        return false;
+    }
+
+    struct psp_mkey_gen *old = atomic_load(&mk->slots[slot]);
+    gen->spi_first = mk->slot_next[slot];
+    gen->wrapped = mk->slot_wrapped[slot];
+    gen->older_allocated = (old->older_allocated || gen->wrapped
+                            || atomic_load(&old->n_alloc) > 0);
+    atomic_store_explicit(&mk->slots[slot], gen, memory_order_release);
+    atomic_store_explicit(&mk->active, number, memory_order_release);
+    atomic_fetch_add(&mk->rotations, 1);
+
+    pthread_mutex_unlock(&mk->mutex);
+
+    if (mk->postpone) {
+        mk->postpone(psp_mkey_gen_free, old);
+    } else {
+        psp_mkey_gen_free(old);
+    }
+    return true;
+}
+
+int
+psp_mkeys_alloc_spi(struct psp_mkeys *mk, enum psp_version version,
+                    uint32_t *spip, uint8_t *key, uint64_t *genp)
+{
+    if (!psp_version_is_valid(version)) {
+        return EINVAL;
+    }
+
+    pthread_mutex_lock(&mk->mutex);
+    uint64_t number = atomic_load(&mk->active);
+    int slot = number & 1;
+    struct psp_mkey_gen *gen = atomic_load(&mk->slots[slot]);
+    uint32_t n = atomic_load(&gen->n_alloc);
+
+    if (n >= PSP_SPI_SPACE) {
+        pthread_mutex_unlock(&mk->mutex);
+        return ENOSPC;
+    }
+
+    uint32_t low = mk->slot_next[slot];
+    if (low == PSP_SPI_SPACE) {
+        mk->slot_next[slot] = 1;
+        mk->slot_wrapped[slot] = true;
+    } else {
+        mk->slot_next[slot] = low + 1;
+    }
+    uint32_t spi = low | (slot ? PSP_SPI_SLOT_BIT : 0);
+    bool ok = psp_derive_key(gen->key, spi, version, key);
+    if (ok) {
+        atomic_store_explicit(&gen->n_alloc, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&mk->mutex);
+
+    if (!ok) {
+        return EINVAL;
+    }
+    *spip = spi;
+    if (genp) {
+        *genp = number;
+    }
+    return 0;
+}
+
+static enum psp_spi_state
+psp_gen_spi_state(const struct psp_mkeys *mk, const struct psp_mkey_gen *gen,
+                  uint32_t spi)
+{
+    uint32_t low = spi & PSP_SPI_LOW_MASK;
+
+    if (!low) {
+        return PSP_SPI_UNKNOWN;
+    }
+    if (mk->track) {
+        /* Position of 'low' in the sequence 1, 2, ..., 2^31 - 1, 1, ... that
+         * the slot's SPIs are allocated in, relative to this generation's
+         * first. */
+        uint32_t ofs = (low + PSP_SPI_SPACE - gen->spi_first) % PSP_SPI_SPACE;
+        uint32_t n = atomic_load_explicit(&gen->n_alloc,
+                                          memory_order_acquire);
+        if (ofs >= n) {
+            bool earlier = gen->wrapped || low < gen->spi_first;
+            return (gen->older_allocated && earlier
+                    ? PSP_SPI_STALE : PSP_SPI_UNKNOWN);
+        }
+    }
+    return (gen->gen == atomic_load_explicit(&mk->active,
+                                             memory_order_acquire)
+            ? PSP_SPI_ACTIVE : PSP_SPI_PREVIOUS);
+}
+
+enum psp_spi_state
+psp_mkeys_spi_state(const struct psp_mkeys *mk, uint32_t spi)
+{
+    const struct psp_mkey_gen *gen
+        = atomic_load_explicit(&((struct psp_mkeys *) mk)->slots[spi >> 31],
+                               memory_order_acquire);
+    return psp_gen_spi_state(mk, gen, spi);
+}
+
+const char *
+psp_spi_state_name(enum psp_spi_state state)
+{
+    switch (state) {
+    case PSP_SPI_ACTIVE: return "active";
+    case PSP_SPI_PREVIOUS: return "previous";
+    case PSP_SPI_STALE: return "stale";
+    case PSP_SPI_UNKNOWN: return "unknown";
+    }
+    return "unknown";
+}
+
+uint64_t
+psp_mkeys_active_gen(const struct psp_mkeys *mk)
+{
+    return atomic_load(&((struct psp_mkeys *) mk)->active);
+}
+
+uint64_t
+psp_mkeys_rotations(const struct psp_mkeys *mk)
+{
+    return atomic_load(&((struct psp_mkeys *) mk)->rotations);
+}
+
+uint32_t
+psp_mkeys_spis_used(const struct psp_mkeys *mk)
+{
+    struct psp_mkeys *m = (struct psp_mkeys *) mk;
+    const struct psp_mkey_gen *gen
+        = atomic_load(&m->slots[atomic_load(&m->active) & 1]);
+    return atomic_load(&((struct psp_mkey_gen *) gen)->n_alloc);
+}
+
+bool
+psp_mkeys_derive(const struct psp_mkeys *mk, uint32_t spi,
+                 enum psp_version version, uint8_t *key)
+{
+    const struct psp_mkey_gen *gen
+        = atomic_load_explicit(&((struct psp_mkeys *) mk)->slots[spi >> 31],
+                               memory_order_acquire);
+    return psp_derive_key(gen->key, spi, version, key);
+}
+
+/* Per-thread crypto: cipher contexts with their keys already expanded, in a
+ * direct-mapped cache tagged by key or by (generation, SPI, version). */
+
+struct psp_cache_entry {
+    uint64_t tag_a;             /* Key uid or generation uid; 0 = empty. */
+    uint64_t tag_b;             /* 0 for a key; SPI and version for rx. */
+    EVP_CIPHER_CTX *ctx;
+    const EVP_CIPHER *cipher;   /* The cipher 'ctx' was set up with. */
+};
+
+struct psp_crypto {
+    struct psp_cache_entry *entries;
+    uint32_t mask;
+    EVP_CIPHER *aes128gcm;
+    EVP_CIPHER *aes256gcm;
+    uint64_t hits;
+    uint64_t misses;
+};
+
+struct psp_crypto *
+psp_crypto_create(unsigned int cache_entries)
+{
+    struct psp_crypto *cc = calloc(1, sizeof *cc);
+    uint32_t n = 1;
+
+    if (!cc) {
+        return NULL;
+    }
+    while (n < cache_entries && n < (1u << 20)) {
+        n <<= 1;
+    }
+    cc->entries = calloc(n, sizeof *cc->entries);
+    cc->mask = n - 1;
+    cc->aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
+    cc->aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (!cc->entries || !cc->aes128gcm || !cc->aes256gcm) {
+        psp_crypto_destroy(cc);
+        return NULL;
+    }
+    return cc;
+}
+
+void
+psp_crypto_destroy(struct psp_crypto *cc)
+{
+    if (cc) {
+        if (cc->entries) {
+            for (uint32_t i = 0; i <= cc->mask; i++) {
+                EVP_CIPHER_CTX_free(cc->entries[i].ctx);
+            }
+            free(cc->entries);
+        }
+        EVP_CIPHER_free(cc->aes128gcm);
+        EVP_CIPHER_free(cc->aes256gcm);
+        free(cc);
+    }
+}
+
+void
+psp_crypto_cache_stats(const struct psp_crypto *cc,
+                       uint64_t *hits, uint64_t *misses)
+{
+    *hits = cc->hits;
+    *misses = cc->misses;
+}
+
+static inline uint32_t
+psp_cache_hash(uint64_t a, uint64_t b)
+{
+    uint64_t x = (a ^ (b * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+    return x >> 32;
+}
+
+/* Returns the cached context for tag (a, b), or null with '*entryp' set to
+ * the entry to fill. */
+static inline EVP_CIPHER_CTX *
+psp_cache_lookup(struct psp_crypto *cc, uint64_t a, uint64_t b,
+                 struct psp_cache_entry **entryp)
+{
+    struct psp_cache_entry *e = &cc->entries[psp_cache_hash(a, b) & cc->mask];
+
+    if (e->tag_a == a && e->tag_b == b) {
+        cc->hits++;
+        return e->ctx;
+    }
+    cc->misses++;
+    *entryp = e;
+    return NULL;
+}
+
+/* Loads 'key' ('len' bytes) into 'e', tagging it (a, b). */
+static EVP_CIPHER_CTX *
+psp_cache_fill(struct psp_crypto *cc, struct psp_cache_entry *e,
+               uint64_t a, uint64_t b, const uint8_t *key, size_t len)
+{
+    const EVP_CIPHER *cipher = len == 32 ? cc->aes256gcm : cc->aes128gcm;
+
+    e->tag_a = 0;
+    if (!e->ctx) {
+        e->ctx = EVP_CIPHER_CTX_new();
+        if (!e->ctx) {
+            return NULL;
+        }
+        e->cipher = NULL;
+    }
+    if (!EVP_CipherInit_ex(e->ctx, e->cipher == cipher ? NULL : cipher,
+                           NULL, key, NULL, 1)) {
+        e->cipher = NULL;
+        return NULL;
+    }
+    e->cipher = cipher;
+    e->tag_a = a;
+    e->tag_b = b;
+    return e->ctx;
+}
+
+static EVP_CIPHER_CTX *
+psp_key_ctx(struct psp_crypto *cc, const struct psp_key *key)
+{
+    struct psp_cache_entry *e = NULL;
+    EVP_CIPHER_CTX *ctx = psp_cache_lookup(cc, key->id, 0, &e);
+
+    return ctx ? ctx : psp_cache_fill(cc, e, key->id, 0, key->bytes,
+                                      key->len);
+}
+
+/* Runs AES-GCM over a PSP packet of 'len' bytes (without ICV) at 'pkt':
+ * 'aad_len' bytes authenticated only, the rest encrypted ('enc') or
+ * decrypted.  The nonce is the SPI and IV as on the wire. */
+static bool
+psp_gcm(EVP_CIPHER_CTX *ctx, int enc, uint8_t *pkt, size_t len,
+        size_t aad_len, uint8_t *icv)
+{
+    int outl;
+
+    if (!EVP_CipherInit_ex(ctx, NULL, NULL, NULL, pkt + 4, enc)) {
+        return false;
+    }
+    if (!EVP_CipherUpdate(ctx, NULL, &outl, pkt, aad_len)) {
+        return false;
+    }
+    if (len > aad_len
+        && !EVP_CipherUpdate(ctx, pkt + aad_len, &outl, pkt + aad_len,
+                             len - aad_len)) {
+        return false;
+    }
+    if (enc) {
+        return (EVP_CipherFinal_ex(ctx, pkt + len, &outl) > 0
+                && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
+                                       PSP_ICV_LEN, icv) > 0);
+    } else {
+        return (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, PSP_ICV_LEN,
+                                    icv) > 0
+                && EVP_CipherFinal_ex(ctx, pkt + len, &outl) > 0);
+    }
+}
+
+/* Length of the authenticated-only prefix of a PSP packet of 'len' bytes
+ * (without ICV) whose header is at 'pkt', or 0 if its crypt offset does not
+ * fit. */
+static size_t
+psp_aad_len(const uint8_t *pkt, size_t len, enum psp_error *error)
+{
+    unsigned int version = (pkt[3] >> 2) & 0xf;
+    unsigned int crypt_off = pkt[2] & 0x3f;
+
+    if (psp_version_is_gmac(version)) {
+        if (crypt_off) {
+            *error = PSP_E_GMAC_OFFSET;
+            return 0;
+        }
+        return len;
+    }
+    size_t aad_len = PSP_HDR_LEN + 4 * crypt_off;
+    if (aad_len > len) {
+        *error = PSP_E_CRYPT_OFF;
+        return 0;
+    }
+    return aad_len;
+}
+
+enum psp_error
+psp_seal_from(struct psp_crypto *cc, const struct psp_key *key,
+              uint8_t *pkt, size_t hdr_len,
+              const uint8_t *payload, size_t payload_len)
+{
+    enum psp_error error = PSP_OK;
+    size_t len = hdr_len + payload_len;
+    int outl;
+
+    if (hdr_len < PSP_HDR_LEN) {
+        return PSP_E_TRUNCATED;
+    }
+    if (((pkt[3] >> 2) & 0xf) != key->version || !key->id) {
+        return PSP_E_KEY_VERSION;
+    }
+    size_t aad_len = psp_aad_len(pkt, len, &error);
+    if (error) {
+        return error;
+    }
+
+    /* The cleartext part of the payload goes across as it is; the header
+     * bytes past the crypt offset (a VC) are encrypted in place, the rest of
+     * the payload from 'payload' to its place in 'pkt'. */
+    uint8_t *dst = pkt + hdr_len;
+    size_t clear = aad_len > hdr_len ? aad_len - hdr_len : 0;
+    memcpy(dst, payload, clear);
+
+    EVP_CIPHER_CTX *ctx = psp_key_ctx(cc, key);
+    if (!ctx
+        || !EVP_CipherInit_ex(ctx, NULL, NULL, NULL, pkt + 4, 1)
+        || !EVP_CipherUpdate(ctx, NULL, &outl, pkt, aad_len)
+        || (aad_len < hdr_len
+            && !EVP_CipherUpdate(ctx, pkt + aad_len, &outl, pkt + aad_len,
+                                 hdr_len - aad_len))
+        || (payload_len > clear
+            && !EVP_CipherUpdate(ctx, dst + clear, &outl, payload + clear,
+                                 payload_len - clear))
+        || EVP_CipherFinal_ex(ctx, pkt + len, &outl) <= 0
+        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, PSP_ICV_LEN,
+                               pkt + len) <= 0) {
+        return PSP_E_CRYPTO;
+    }
+    return PSP_OK;
+}
+
+enum psp_error
+psp_seal(struct psp_crypto *cc, const struct psp_key *key,
+         uint8_t *pkt, size_t len)
+{
+    enum psp_error error = PSP_OK;
+
+    if (len < PSP_HDR_LEN) {
+        return PSP_E_TRUNCATED;
+    }
+    if (((pkt[3] >> 2) & 0xf) != key->version || !key->id) {
+        return PSP_E_KEY_VERSION;
+    }
+    size_t aad_len = psp_aad_len(pkt, len, &error);
+    if (error) {
+        return error;
+    }
+
+    EVP_CIPHER_CTX *ctx = psp_key_ctx(cc, key);
+    if (!ctx || !psp_gcm(ctx, 1, pkt, len, aad_len, pkt + len)) {
+        return PSP_E_CRYPTO;
+    }
+    return PSP_OK;
+}
+
+static enum psp_error
+psp_open__(EVP_CIPHER_CTX *ctx, uint8_t *pkt, size_t len,
+           struct psp_hdr_info *h)
+{
+    enum psp_error error = PSP_OK;
+    size_t body = len - PSP_ICV_LEN;
+    size_t aad_len = psp_aad_len(pkt, body, &error);
+
+    if (error) {
+        return error;
+    }
+    if (!ctx) {
+        return PSP_E_CRYPTO;
+    }
+    if (!psp_gcm(ctx, 0, pkt, body, aad_len, pkt + body)) {
+        /* Leave nothing decrypted behind a forged packet. */
+        memset(pkt + aad_len, 0, body - aad_len);
+        return PSP_E_AUTH;
+    }
+    if (h->has_vc && !h->vc_readable) {
+        h->vc = get_be64(pkt + PSP_HDR_LEN);
+        h->vc_readable = true;
+    }
+    return PSP_OK;
+}
+
+enum psp_error
+psp_open(struct psp_crypto *cc, const struct psp_key *key,
+         uint8_t *pkt, size_t len, struct psp_hdr_info *info)
+{
+    struct psp_hdr_info h_;
+    struct psp_hdr_info *h = info ? info : &h_;
+    enum psp_error error = psp_hdr_parse(pkt, len, h);
+
+    if (error) {
+        return error;
+    }
+    if (h->version != key->version || !key->id) {
+        return PSP_E_KEY_VERSION;
+    }
+    return psp_open__(psp_key_ctx(cc, key), pkt, len, h);
+}
+
+enum psp_error
+psp_rx(struct psp_crypto *cc, const struct psp_mkeys *mk,
+       uint8_t *pkt, size_t len, struct psp_hdr_info *info)
+{
+    struct psp_hdr_info h_;
+    struct psp_hdr_info *h = info ? info : &h_;
+    enum psp_error error = psp_hdr_parse(pkt, len, h);
+
+    if (error) {
+        return error;
+    }
+
+    const struct psp_mkey_gen *gen
+        = atomic_load_explicit(&((struct psp_mkeys *) mk)->slots[h->spi >> 31],
+                               memory_order_acquire);
+    switch (psp_gen_spi_state(mk, gen, h->spi)) {
+    case PSP_SPI_ACTIVE:
+    case PSP_SPI_PREVIOUS:
+        break;
+    case PSP_SPI_STALE:
+        return PSP_E_STALE;
+    case PSP_SPI_UNKNOWN:
+        return PSP_E_UNKNOWN_SPI;
+    }
+
+    uint64_t tag_b = ((uint64_t) h->spi << 8) | h->version | (1ull << 62);
+    struct psp_cache_entry *e = NULL;
+    EVP_CIPHER_CTX *ctx = psp_cache_lookup(cc, gen->uid, tag_b, &e);
+    if (!ctx) {
+        uint8_t key[PSP_MAX_KEY_LEN];
+        size_t key_len = psp_version_key_len(h->version);
+
+        if (psp_derive_key(gen->key, h->spi, h->version, key)) {
+            ctx = psp_cache_fill(cc, e, gen->uid, tag_b, key, key_len);
+        }
+        OPENSSL_cleanse(key, sizeof key);
+    }
+    return psp_open__(ctx, pkt, len, h);
+}

@@ -1,0 +1,303 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef PSP_H
+#define PSP_H 1
+
+/* libpsp: the PSP Security Protocol, with no Open vSwitch dependency.
+ *
+ * Everything here works in place on a packet buffer: the caller reserves
+ * headroom for the PSP header and tailroom for the ICV, writes the header
+ * with psp_hdr_write() and calls psp_seal(); on receive, psp_open() or
+ * psp_rx() verify and decrypt the buffer where it lies.
+ *
+ * Threads: a "struct psp_crypto" belongs to one thread.  It owns that
+ * thread's cipher contexts and a cache of key schedules (expanded AES keys),
+ * so that neither the KDF nor AES key expansion runs per packet.  Master
+ * keys ("struct psp_mkeys") and transmit keys ("struct psp_key") are shared
+ * between threads and read without locks. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <pthread.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PSP_DEFAULT_UDP_PORT 1000
+#define PSP_HDR_LEN 16          /* Base header: through the IV. */
+#define PSP_VC_LEN 8            /* Virtualization cookie. */
+#define PSP_ICV_LEN 16          /* AES-GCM tag. */
+#define PSP_MAX_CRYPT_OFF 63    /* In 4-byte units. */
+#define PSP_MASTER_KEY_LEN 32
+#define PSP_MAX_KEY_LEN 32
+#define PSP_SPI_SLOT_BIT 0x80000000u   /* Selects master key 0 or 1. */
+#define PSP_SPI_LOW_MASK 0x7fffffffu   /* Never 0 in a valid SPI. */
+
+/* IP protocol numbers used as PSP Next Header in tunnel mode. */
+#define PSP_NH_IPV4 4
+#define PSP_NH_IPV6 41
+
+enum psp_version {
+    PSP_V0 = 0,                 /* AES-GCM-128. */
+    PSP_V1 = 1,                 /* AES-GCM-256. */
+    PSP_V2 = 2,                 /* AES-GMAC-128: authentication only. */
+    PSP_V3 = 3,                 /* AES-GMAC-256: authentication only. */
+};
+#define PSP_N_VERSIONS 4
+
+bool psp_version_is_valid(unsigned int version);
+bool psp_version_is_gmac(enum psp_version);
+size_t psp_version_key_len(enum psp_version);
+const char *psp_version_name(enum psp_version);
+
+/* Every reason a packet can fail, each one its own counter.  psp_error_class()
+ * maps each to the spec's counter that it also counts in. */
+enum psp_error {
+    PSP_OK = 0,
+
+    /* Receive, framing ("rx error packets"). */
+    PSP_E_TRUNCATED,            /* Shorter than header + ICV. */
+    PSP_E_HDR_EXT_LEN,          /* Hdr Ext Len 0, too small for the VC, or
+                                 * past the end of the packet. */
+    PSP_E_CRYPT_OFF,            /* Crypt offset past the payload. */
+    PSP_E_NOT_PSP,              /* Not a PSP packet (not IP/UDP/port). */
+    PSP_E_INNER,                /* Inner packet does not match Next Header,
+                                 * or its IP length is inconsistent. */
+
+    /* Receive, other ("rx bad packets"). */
+    PSP_E_FIXED_BIT,            /* Bit 0 of byte 3 is not 1. */
+    PSP_E_VERSION,              /* Reserved version (4-15). */
+    PSP_E_SPI,                  /* SPI with low 31 bits all zero. */
+    PSP_E_UNKNOWN_SPI,          /* SPI never allocated under that key. */
+    PSP_E_GMAC_OFFSET,          /* GMAC version with a nonzero crypt
+                                 * offset. */
+
+    /* Receive, key generation gone ("stale"). */
+    PSP_E_STALE,
+
+    /* Receive, "rx authentication failures". */
+    PSP_E_AUTH,
+
+    /* Transmit ("tx error packets"). */
+    PSP_E_NO_SA,                /* No transmit SA. */
+    PSP_E_NO_ROOM,              /* Not enough headroom or tailroom. */
+    PSP_E_KEY_VERSION,          /* Key does not fit the header's version. */
+
+    /* Either direction: the cipher library failed. */
+    PSP_E_CRYPTO,
+
+    PSP_N_ERRORS
+};
+
+const char *psp_error_name(enum psp_error);       /* e.g. "auth-failure" */
+
+/* The spec's counters (PSP Architecture Specification, p.20), with the
+ * stale-generation and key rotation counters that Linux adds, and one
+ * counter per failure reason. */
+struct psp_stats {
+    uint64_t rx_packets;
+    uint64_t rx_bytes;          /* From after the IV to end of payload. */
+    uint64_t rx_auth_fail;
+    uint64_t rx_error;          /* Length and framing. */
+    uint64_t rx_bad;            /* Other: version, SPI, key. */
+    uint64_t rx_stale;
+    uint64_t tx_packets;
+    uint64_t tx_bytes;
+    uint64_t tx_error;
+    uint64_t key_rotations;
+    uint64_t errors[PSP_N_ERRORS];      /* Indexed by enum psp_error. */
+};
+
+enum psp_error_class {
+    PSP_EC_NONE,
+    PSP_EC_RX_ERROR,
+    PSP_EC_RX_BAD,
+    PSP_EC_RX_STALE,
+    PSP_EC_RX_AUTH,
+    PSP_EC_TX_ERROR,
+};
+enum psp_error_class psp_error_class(enum psp_error);
+void psp_stats_count_error(struct psp_stats *, enum psp_error);
+void psp_stats_add(struct psp_stats *dst, const struct psp_stats *src);
+
+/* Header. */
+
+struct psp_hdr_info {
+    uint8_t next_hdr;
+    uint8_t version;            /* enum psp_version. */
+    uint8_t crypt_off;          /* In 4-byte units, counted from after IV. */
+    uint8_t hdr_ext_len;        /* As on the wire (filled by parse). */
+    uint8_t r_bits;             /* Reserved bits of byte 2 (parse). */
+    bool s;                     /* Sample. */
+    bool d;                     /* Drop after sampling. */
+    bool has_vc;
+    uint32_t spi;               /* Host byte order. */
+    uint64_t iv;                /* Host byte order. */
+    uint64_t vc;                /* Host byte order; valid if 'has_vc'. */
+    bool vc_readable;           /* Parse: VC lies in the cleartext region. */
+    size_t payload_ofs;         /* Parse: 8 * (Hdr Ext Len + 1). */
+    size_t payload_len;         /* Parse: bytes from payload_ofs to ICV. */
+};
+
+static inline size_t
+psp_hdr_len(bool has_vc)
+{
+    return PSP_HDR_LEN + (has_vc ? PSP_VC_LEN : 0);
+}
+
+void psp_hdr_write(uint8_t *p, const struct psp_hdr_info *);
+enum psp_error psp_hdr_parse(const uint8_t *p, size_t len,
+                             struct psp_hdr_info *);
+
+/* Crypt offset, in 4-byte units, that leaves the inner L4 ports readable,
+ * for a transport-mode packet or a tunnel-mode packet with inner IPv4
+ * (20-byte header) or IPv6. */
+unsigned int psp_ports_visible_offset(uint8_t next_hdr, bool has_vc);
+
+/* Keys. */
+
+struct psp_key {
+    uint64_t id;                /* Unique in this process; 0 = none.  Keys
+                                 * with the same id have the same bytes. */
+    uint8_t version;            /* enum psp_version. */
+    uint8_t len;                /* 16 or 32. */
+    uint8_t bytes[PSP_MAX_KEY_LEN];
+};
+
+bool psp_key_init(struct psp_key *, enum psp_version,
+                  const uint8_t *bytes, size_t len);
+void psp_key_wipe(struct psp_key *);
+
+/* Derives the SA key for 'spi' and 'version' from 'master' (NIST SP 800-108
+ * counter mode, AES-256-CMAC, computed by OpenSSL's KBKDF).  The label is
+ * "Pv" + ASCII digit of the version + "\0": "Pv0\0" (v0) and "Pv1\0" (v1) as
+ * the spec's examples require; "Pv2\0" (v2) and "Pv3\0" (v3) by the same
+ * rule.  Writes psp_version_key_len(version) bytes to 'out'.  Returns false
+ * if OpenSSL fails. */
+bool psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
+                    enum psp_version, uint8_t *out);
+
+/* IV generator.  IVs from one generator never repeat, across threads (an
+ * atomic counter) and across process restarts: the counter starts at the
+ * wall clock in nanoseconds, so a restarted process starts past every IV
+ * that a previous one could have used unless it sent more than one packet
+ * per nanosecond on one key or the clock went back. */
+struct psp_iv_gen {
+    atomic_uint_least64_t next;
+};
+void psp_iv_gen_init(struct psp_iv_gen *);
+void psp_iv_gen_init_at(struct psp_iv_gen *, uint64_t first);
+uint64_t psp_iv_gen_next(struct psp_iv_gen *);
+
+/* Master keys: two slots, the SPI's top bit selects one.  Each rotation puts
+ * a new generation in the slot that is not active, which becomes active; the
+ * generation that was active becomes "previous" and keeps working, and the
+ * one that was previous is gone: its SPIs are "stale".
+ *
+ * With SPI tracking (psp_mkeys_create), SPIs are allocated in order and never
+ * reused under one key, and receive checks that an SPI was allocated by the
+ * generation in its slot (else it is unknown or stale).  Without tracking
+ * (psp_mkeys_create_static, for keys read from a file), every SPI is
+ * accepted. */
+enum psp_spi_state {
+    PSP_SPI_ACTIVE,             /* Allocated by the active generation. */
+    PSP_SPI_PREVIOUS,           /* By the previous generation. */
+    PSP_SPI_STALE,              /* By a generation that is gone. */
+    PSP_SPI_UNKNOWN,            /* Never allocated, or SPI 0. */
+};
+const char *psp_spi_state_name(enum psp_spi_state);
+
+struct psp_mkey_gen;
+struct psp_mkeys;
+
+/* 'postpone', if nonnull, is called to free a replaced generation once no
+ * reader can hold it (e.g. ovsrcu_postpone__); otherwise it is freed at
+ * once, which is safe only with one thread. */
+typedef void psp_postpone_fn(void (*fn)(void *), void *aux);
+struct psp_mkeys *psp_mkeys_create(psp_postpone_fn *postpone);
+struct psp_mkeys *psp_mkeys_create_static(
+    const uint8_t key0[PSP_MASTER_KEY_LEN],
+    const uint8_t key1[PSP_MASTER_KEY_LEN]);
+void psp_mkeys_destroy(struct psp_mkeys *);
+
+/* Rotates: 'new_key' (or fresh random bytes, if null) becomes the active
+ * generation.  Returns false if random bytes could not be had. */
+bool psp_mkeys_rotate(struct psp_mkeys *, const uint8_t *new_key);
+
+/* Allocates a receive SPI in the active generation and derives its key for
+ * 'version' into 'key' (psp_version_key_len(version) bytes).  Returns 0, or
+ * ENOSPC when the generation's 2^31 - 1 SPIs are used (rotate first), or
+ * EINVAL. */
+int psp_mkeys_alloc_spi(struct psp_mkeys *, enum psp_version,
+                        uint32_t *spi, uint8_t *key, uint64_t *gen);
+
+enum psp_spi_state psp_mkeys_spi_state(const struct psp_mkeys *,
+                                       uint32_t spi);
+uint64_t psp_mkeys_active_gen(const struct psp_mkeys *);
+uint64_t psp_mkeys_rotations(const struct psp_mkeys *);
+uint32_t psp_mkeys_spis_used(const struct psp_mkeys *);
+
+/* Derives the key of 'spi' under the generation in its slot, whatever the
+ * SPI's state.  Returns false if OpenSSL fails. */
+bool psp_mkeys_derive(const struct psp_mkeys *, uint32_t spi,
+                      enum psp_version, uint8_t *key);
+
+/* Per-thread cipher state. */
+struct psp_crypto *psp_crypto_create(unsigned int cache_entries);
+void psp_crypto_destroy(struct psp_crypto *);
+
+/* Seals in place.  'pkt' points to a PSP header written by psp_hdr_write()
+ * and 'len' counts the header (with VC) and the payload; psp_seal() writes
+ * the ICV at pkt + len, so PSP_ICV_LEN bytes must be writable there.  The
+ * header decides the algorithm and crypt offset; 'key' must fit its
+ * version. */
+enum psp_error psp_seal(struct psp_crypto *, const struct psp_key *,
+                        uint8_t *pkt, size_t len);
+
+/* Like psp_seal(), but the payload ('payload_len' bytes) is read from
+ * 'payload' and written, sealed, to pkt + hdr_len, where 'hdr_len' is the
+ * header's length (with VC): one pass instead of a copy and a seal.
+ * 'payload' must not overlap the packet. */
+enum psp_error psp_seal_from(struct psp_crypto *, const struct psp_key *,
+                             uint8_t *pkt, size_t hdr_len,
+                             const uint8_t *payload, size_t payload_len);
+
+/* Verifies and decrypts in place a PSP packet of 'len' bytes (the UDP
+ * payload: header through ICV) with 'key'.  The ICV is always verified, also
+ * when nothing is encrypted.  On success fills 'info' (if nonnull) with the
+ * header, including the VC, and the payload position. */
+enum psp_error psp_open(struct psp_crypto *, const struct psp_key *,
+                        uint8_t *pkt, size_t len, struct psp_hdr_info *info);
+
+/* Receives statelessly: parses and validates the header, checks the SPI
+ * against 'mk', derives the key (cached per thread with its key schedule),
+ * verifies and decrypts in place. */
+enum psp_error psp_rx(struct psp_crypto *, const struct psp_mkeys *,
+                      uint8_t *pkt, size_t len, struct psp_hdr_info *info);
+
+/* Cache statistics, for tests and benchmarks. */
+void psp_crypto_cache_stats(const struct psp_crypto *,
+                            uint64_t *hits, uint64_t *misses);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* psp.h */
