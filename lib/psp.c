@@ -188,6 +188,27 @@ psp_stats_count_error(struct psp_stats *stats, enum psp_error error)
     }
 }
 
+static uint64_t
+psp_counted_bytes(size_t psp_len)
+{
+    return (psp_len > PSP_HDR_LEN + PSP_ICV_LEN
+            ? psp_len - PSP_HDR_LEN - PSP_ICV_LEN : 0);
+}
+
+void
+psp_stats_count_rx(struct psp_stats *stats, size_t psp_len)
+{
+    stats->rx_packets++;
+    stats->rx_bytes += psp_counted_bytes(psp_len);
+}
+
+void
+psp_stats_count_tx(struct psp_stats *stats, size_t psp_len)
+{
+    stats->tx_packets++;
+    stats->tx_bytes += psp_counted_bytes(psp_len);
+}
+
 void
 psp_stats_add(struct psp_stats *dst, const struct psp_stats *src)
 {

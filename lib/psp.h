@@ -137,6 +137,12 @@ enum psp_error_class psp_error_class(enum psp_error);
 void psp_stats_count_error(struct psp_stats *, enum psp_error);
 void psp_stats_add(struct psp_stats *dst, const struct psp_stats *src);
 
+/* Count one packet received or sent; 'psp_len' is the PSP packet's length
+ * (UDP payload: header through ICV).  Bytes count, as the spec has it, from
+ * the first byte after the IV to the end of the payload. */
+void psp_stats_count_rx(struct psp_stats *, size_t psp_len);
+void psp_stats_count_tx(struct psp_stats *, size_t psp_len);
+
 /* Header. */
 
 struct psp_hdr_info {

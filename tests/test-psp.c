@@ -773,6 +773,12 @@ test_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK(s.rx_bad == 6);       /* Fixed bit, version, SPI, unknown SPI,
                                  * GMAC offset, crypto. */
     CHECK(s.tx_error == 3);     /* No SA, no room, key version. */
+    /* Bytes from after the IV (VC included) to the end of the payload. */
+    psp_stats_count_rx(&s, 16 + 8 + 100 + 16);
+    psp_stats_count_rx(&s, 16 + 0 + 16);
+    psp_stats_count_tx(&s, 16 + 1400 + 16);
+    CHECK(s.rx_packets == 2 && s.rx_bytes == 108);
+    CHECK(s.tx_packets == 1 && s.tx_bytes == 1400);
     memset(&sum, 0, sizeof sum);
     psp_stats_add(&sum, &s);
     psp_stats_add(&sum, &s);

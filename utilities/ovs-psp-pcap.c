@@ -536,7 +536,8 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
 /* Decrypts the frame 'in' of 'len' bytes into 'out', setting '*out_len'. */
 static enum psp_error
 decrypt_frame(struct psp_crypto *cc, const struct psp_mkeys *mk,
-              const uint8_t *in, size_t len, uint8_t *out, size_t *out_len)
+              const uint8_t *in, size_t len, uint8_t *out, size_t *out_len,
+              size_t *psp_len)
 {
     struct frame f;
     enum enc_error perr = parse_frame(in, len, &f);
@@ -565,7 +566,8 @@ decrypt_frame(struct psp_crypto *cc, const struct psp_mkeys *mk,
     memcpy(out, in, frame_len);
     uint8_t *psp = out + f.l3 + f.ip_hlen + UDP_HEADER_LEN;
     struct psp_hdr_info h;
-    enum psp_error error = psp_rx(cc, mk, psp, udp_len - UDP_HEADER_LEN, &h);
+    *psp_len = udp_len - UDP_HEADER_LEN;
+    enum psp_error error = psp_rx(cc, mk, psp, *psp_len, &h);
     if (error) {
         return error;
     }
@@ -736,7 +738,7 @@ pcap_io_close(struct pcap_io *io)
 
 static void
 print_summary(const char *command, const char *verb, uint64_t n, uint64_t ok,
-              const uint64_t *drops, const char *const *names, int n_names)
+              const uint64_t *drops, const char **names, int n_names)
 {
     struct ds s = DS_EMPTY_INITIALIZER;
 
@@ -821,9 +823,11 @@ do_decrypt(uint8_t keys[2][PSP_MASTER_KEY_LEN], const char *in_name,
 {
     static uint8_t out[FRAME_MAX];
     static const char *names[PSP_N_ERRORS];
-    uint64_t drops[PSP_N_ERRORS] = { 0 };
-    uint64_t n = 0, ok = 0;
+    struct psp_stats stats;
+    uint64_t n = 0;
     struct pcap_io io;
+
+    memset(&stats, 0, sizeof stats);
 
     struct psp_mkeys *mk = psp_mkeys_create_static(keys[0], keys[1]);
     struct psp_crypto *cc = psp_crypto_create(64);
@@ -836,20 +840,21 @@ do_decrypt(uint8_t keys[2][PSP_MASTER_KEY_LEN], const char *in_name,
     const u_char *data;
     while (pcap_io_next(&io, &hdr, &data)) {
         enum psp_error error = PSP_E_TRUNCATED;
-        size_t out_len = 0;
+        size_t out_len = 0, psp_len = 0;
 
         n++;
         if (hdr->caplen == hdr->len) {
-            error = decrypt_frame(cc, mk, data, hdr->caplen, out, &out_len);
+            error = decrypt_frame(cc, mk, data, hdr->caplen, out, &out_len,
+                                  &psp_len);
         }
         if (error) {
-            drops[error]++;
+            psp_stats_count_error(&stats, error);
             continue;
         }
         struct pcap_pkthdr ohdr = *hdr;
         ohdr.caplen = ohdr.len = out_len;
         pcap_dump((u_char *) io.out, &ohdr, out);
-        ok++;
+        psp_stats_count_rx(&stats, psp_len);
     }
     pcap_io_close(&io);
     psp_crypto_destroy(cc);
@@ -858,8 +863,9 @@ do_decrypt(uint8_t keys[2][PSP_MASTER_KEY_LEN], const char *in_name,
     for (int i = 0; i < PSP_N_ERRORS; i++) {
         names[i] = psp_error_name(i);
     }
-    print_summary("decrypt", "decrypted", n, ok, drops, names, PSP_N_ERRORS);
-    return ok == n ? EXIT_SUCCESS : EXIT_DROPPED;
+    print_summary("decrypt", "decrypted", n, stats.rx_packets, stats.errors,
+                  names, PSP_N_ERRORS);
+    return stats.rx_packets == n ? EXIT_SUCCESS : EXIT_DROPPED;
 }
 
 static int
