@@ -677,6 +677,7 @@ pcap_io_open(struct pcap_io *io, const char *in_name, const char *out_name)
     char errbuf[PCAP_ERRBUF_SIZE];
     FILE *in, *out;
 
+    memset(io, 0, sizeof *io);
     io->in_name = in_name;
     io->out_name = out_name;
     in = pcap_io_map(io, in_name);
