@@ -44,3 +44,11 @@ TESTSUITE_AT += \
 	psp/tests/psp-testsuite.at \
 	psp/tests/libpsp.at \
 	psp/tests/ovs-psp-pcap.at
+
+# What the psp tests need, without the rest of Open vSwitch (the sanitizer
+# build uses this).  Building single programs skips BUILT_SOURCES, hence the
+# explicit dependency.
+psp-test-programs: $(BUILT_SOURCES)
+	$(MAKE) $(AM_MAKEFLAGS) tests/ovstest utilities/ovs-psp-pcap \
+	  tests/ovs-psp-bench tests/atlocal $(TESTSUITE)
+.PHONY: psp-test-programs
