@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pcap/pcap.h>
+#include <stdio_ext.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -627,6 +628,7 @@ pcap_io_fopen(const char *name, const char *mode, char **bufp)
     if (file) {
         *bufp = xmalloc(PCAP_IO_BUFSIZE);
         setvbuf(file, *bufp, _IOFBF, PCAP_IO_BUFSIZE);
+        __fsetlocking(file, FSETLOCKING_BYCALLER);     /* One thread. */
     }
     return file;
 }
@@ -650,6 +652,7 @@ pcap_io_map(struct pcap_io *io, const char *name)
             madvise(map, st.st_size, MADV_SEQUENTIAL);
             file = fmemopen(map, st.st_size, "rb");
             if (file) {
+                __fsetlocking(file, FSETLOCKING_BYCALLER);
                 io->in_map = map;
                 io->in_map_size = st.st_size;
             } else {
@@ -665,6 +668,7 @@ pcap_io_map(struct pcap_io *io, const char *name)
         }
         io->in_buf = xmalloc(PCAP_IO_BUFSIZE);
         setvbuf(file, io->in_buf, _IOFBF, PCAP_IO_BUFSIZE);
+        __fsetlocking(file, FSETLOCKING_BYCALLER);
     } else {
         close(fd);
     }
