@@ -16,38 +16,47 @@
 # from Open vSwitch's Makefile.am (vswitchd-patches/0001), where the ovs-psp
 # tree is linked in as psp/; paths here are relative to the OVS tree.
 
-AM_CPPFLAGS += -I $(srcdir)/psp/lib
+AM_CPPFLAGS += -I $(srcdir)/psp/lib -I $(srcdir)/psp/ovs-psp
 
-# libpsp: the protocol, with no Open vSwitch dependency.
+# libpsp: the protocol, with no Open vSwitch dependency.  A convenience
+# library, linked into libopenvswitch with the OVS side of ovs-psp.
 noinst_LTLIBRARIES += psp/lib/libpsp.la
 psp_lib_libpsp_la_SOURCES = \
 	psp/lib/psp.c \
 	psp/lib/psp.h
 psp_lib_libpsp_la_LIBADD = $(SSL_LIBS)
 
+# The OVS side: the PSP datapath (SA tables, push and pop).
+lib_libopenvswitch_la_SOURCES += \
+	psp/ovs-psp/psp-dp.c \
+	psp/ovs-psp/psp-dp.h
+lib_libopenvswitch_la_LIBADD += psp/lib/libpsp.la
+
 # ovs-psp-pcap: offline PSP encryption and decryption of pcap files.
 bin_PROGRAMS += utilities/ovs-psp-pcap
 utilities_ovs_psp_pcap_SOURCES = psp/utilities/ovs-psp-pcap.c
-utilities_ovs_psp_pcap_LDADD = psp/lib/libpsp.la lib/libopenvswitch.la -lpcap
+utilities_ovs_psp_pcap_LDADD = lib/libopenvswitch.la -lpcap
 man_MANS += psp/utilities/ovs-psp-pcap.8
 
-# Unit tests of libpsp, run through ovstest from psp/tests/*.at.
-tests_ovstest_SOURCES += psp/tests/test-psp.c
-tests_ovstest_LDADD += psp/lib/libpsp.la
+# Unit tests, run through ovstest from psp/tests/*.at.
+tests_ovstest_SOURCES += \
+	psp/tests/test-psp.c \
+	psp/tests/test-psp-dp.c
 
 # The benchmark (a program, not a test).
 noinst_PROGRAMS += tests/ovs-psp-bench
 tests_ovs_psp_bench_SOURCES = psp/tests/ovs-psp-bench.c
-tests_ovs_psp_bench_LDADD = psp/lib/libpsp.la lib/libopenvswitch.la -lpcap
+tests_ovs_psp_bench_LDADD = lib/libopenvswitch.la -lpcap
 
 TESTSUITE_AT += \
 	psp/tests/psp-testsuite.at \
 	psp/tests/libpsp.at \
-	psp/tests/ovs-psp-pcap.at
+	psp/tests/ovs-psp-pcap.at \
+	psp/tests/psp-dp.at
 
-# What the psp tests need, without the rest of Open vSwitch (the sanitizer
-# build uses this).  Building single programs skips BUILT_SOURCES, hence the
-# explicit dependency.
+# The programs, atlocal and testsuite that the psp tests use (check-psp-only
+# in the top-level Makefile).  Building single programs skips BUILT_SOURCES,
+# hence the explicit dependency.
 psp-test-programs: $(BUILT_SOURCES)
 	$(MAKE) $(AM_MAKEFLAGS) tests/ovstest utilities/ovs-psp-pcap \
 	  tests/ovs-psp-bench tests/atlocal $(TESTSUITE)

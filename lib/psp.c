@@ -116,11 +116,14 @@ psp_error_name(enum psp_error error)
     case PSP_E_SPI: return "bad-spi";
     case PSP_E_UNKNOWN_SPI: return "unknown-spi";
     case PSP_E_GMAC_OFFSET: return "gmac-crypt-offset";
+    case PSP_E_UNBOUND_SPI: return "unbound-spi";
     case PSP_E_STALE: return "stale-key";
     case PSP_E_AUTH: return "auth-failure";
     case PSP_E_NO_SA: return "no-sa";
     case PSP_E_NO_ROOM: return "no-room";
     case PSP_E_KEY_VERSION: return "key-version-mismatch";
+    case PSP_E_SA_STALE: return "stale-sa";
+    case PSP_E_TX_INNER: return "tx-bad-inner-packet";
     case PSP_E_CRYPTO: return "crypto-error";
     case PSP_N_ERRORS: break;
     }
@@ -144,6 +147,7 @@ psp_error_class(enum psp_error error)
     case PSP_E_SPI:
     case PSP_E_UNKNOWN_SPI:
     case PSP_E_GMAC_OFFSET:
+    case PSP_E_UNBOUND_SPI:
     case PSP_E_CRYPTO:
         return PSP_EC_RX_BAD;
     case PSP_E_STALE:
@@ -153,6 +157,8 @@ psp_error_class(enum psp_error error)
     case PSP_E_NO_SA:
     case PSP_E_NO_ROOM:
     case PSP_E_KEY_VERSION:
+    case PSP_E_SA_STALE:
+    case PSP_E_TX_INNER:
         return PSP_EC_TX_ERROR;
     case PSP_N_ERRORS:
         break;

@@ -88,6 +88,8 @@ enum psp_error {
     PSP_E_UNKNOWN_SPI,          /* SPI never allocated under that key. */
     PSP_E_GMAC_OFFSET,          /* GMAC version with a nonzero crypt
                                  * offset. */
+    PSP_E_UNBOUND_SPI,          /* Authentic, but the SPI was not allocated
+                                 * for this peer. */
 
     /* Receive, key generation gone ("stale"). */
     PSP_E_STALE,
@@ -99,6 +101,9 @@ enum psp_error {
     PSP_E_NO_SA,                /* No transmit SA. */
     PSP_E_NO_ROOM,              /* Not enough headroom or tailroom. */
     PSP_E_KEY_VERSION,          /* Key does not fit the header's version. */
+    PSP_E_SA_STALE,             /* Transmit SA of a gone generation. */
+    PSP_E_TX_INNER,             /* Not an IP packet, or shorter than its IP
+                                 * header says. */
 
     /* Either direction: the cipher library failed. */
     PSP_E_CRYPTO,

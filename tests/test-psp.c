@@ -770,9 +770,10 @@ test_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK(s.rx_stale == 1);
     CHECK(s.rx_error == 5);     /* Truncated, ext len, offset, not-psp,
                                  * inner. */
-    CHECK(s.rx_bad == 6);       /* Fixed bit, version, SPI, unknown SPI,
-                                 * GMAC offset, crypto. */
-    CHECK(s.tx_error == 3);     /* No SA, no room, key version. */
+    CHECK(s.rx_bad == 7);       /* Fixed bit, version, SPI, unknown SPI,
+                                 * GMAC offset, unbound SPI, crypto. */
+    CHECK(s.tx_error == 5);     /* No SA, no room, key version, stale SA,
+                                 * bad inner packet. */
     /* Bytes from after the IV (VC included) to the end of the payload. */
     psp_stats_count_rx(&s, 16 + 8 + 100 + 16);
     psp_stats_count_rx(&s, 16 + 0 + 16);
@@ -782,7 +783,7 @@ test_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
     memset(&sum, 0, sizeof sum);
     psp_stats_add(&sum, &s);
     psp_stats_add(&sum, &s);
-    CHECK(sum.rx_bad == 12 && sum.errors[PSP_E_AUTH] == 2);
+    CHECK(sum.rx_bad == 14 && sum.errors[PSP_E_AUTH] == 2);
     printf("counters: ok\n");
 }
 

@@ -1,0 +1,646 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "psp-dp.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cmap.h"
+#include "coverage.h"
+#include "csum.h"
+#include "dp-packet.h"
+#include "hash.h"
+#include "netdev-native-tnl.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/list.h"
+#include "openvswitch/vlog.h"
+#include "ovs-atomic.h"
+#include "ovs-rcu.h"
+#include "ovs-thread.h"
+#include "packets.h"
+#include "random.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(psp_dp);
+
+COVERAGE_DEFINE(psp_tx_sealed);
+COVERAGE_DEFINE(psp_tx_drop);
+COVERAGE_DEFINE(psp_rx_opened);
+COVERAGE_DEFINE(psp_rx_drop);
+
+/* A transmit SA.  Immutable once published, but for its counters and IV
+ * generator; a re-key publishes a new one. */
+struct psp_tx_sa {
+    struct cmap_node node;      /* In 'tx_sas', by hash of remote and
+                                 * association. */
+    struct in6_addr remote;
+    uint64_t assoc;
+    uint32_t spi;
+    struct psp_key key;
+    struct psp_iv_gen iv;
+    atomic_uint64_t tx_packets;
+    atomic_uint64_t tx_bytes;
+};
+
+/* A receive SPI allocated for a peer and association.  Not needed to decrypt
+ * (that is stateless); it binds the SPI to whom it was given. */
+struct psp_rx_binding {
+    struct cmap_node node;      /* In 'rx_bindings', by hash of SPI. */
+    uint32_t spi;
+    struct in6_addr peer;       /* All-zeros: any peer. */
+    uint64_t assoc;
+    uint8_t version;
+};
+
+/* Per-thread state. */
+struct psp_dp_thread {
+    struct ovs_list list_node;  /* In 'threads'. */
+    struct psp_crypto *cc;
+    struct psp_stats stats;
+};
+
+static struct ovs_mutex psp_dp_mutex = OVS_MUTEX_INITIALIZER;
+static struct cmap tx_sas;
+static struct cmap rx_bindings;
+static struct psp_mkeys *mkeys;
+static uint32_t entropy_secret;
+
+static ovsthread_key_t thread_key;
+static struct ovs_list threads OVS_GUARDED_BY(psp_dp_mutex);
+static struct psp_stats exited_stats OVS_GUARDED_BY(psp_dp_mutex);
+
+static void
+psp_postpone(void (*fn)(void *), void *aux)
+{
+    ovsrcu_postpone__(fn, aux);
+}
+
+static void
+psp_dp_thread_destroy(void *t_)
+{
+    struct psp_dp_thread *t = t_;
+
+    ovs_mutex_lock(&psp_dp_mutex);
+    ovs_list_remove(&t->list_node);
+    psp_stats_add(&exited_stats, &t->stats);
+    ovs_mutex_unlock(&psp_dp_mutex);
+    psp_crypto_destroy(t->cc);
+    free(t);
+}
+
+void
+psp_dp_init(void)
+{
+    static struct ovsthread_once once = OVSTHREAD_ONCE_INITIALIZER;
+
+    if (ovsthread_once_start(&once)) {
+        cmap_init(&tx_sas);
+        cmap_init(&rx_bindings);
+        ovs_list_init(&threads);
+        ovsthread_key_create(&thread_key, psp_dp_thread_destroy);
+        mkeys = psp_mkeys_create(psp_postpone);
+        if (!mkeys) {
+            ovs_abort(0, "PSP: cannot create master keys (no randomness?)");
+        }
+        entropy_secret = random_uint32();
+        ovsthread_once_done(&once);
+    }
+}
+
+static struct psp_dp_thread *
+psp_dp_thread_get(void)
+{
+    struct psp_dp_thread *t = ovsthread_getspecific(thread_key);
+
+    if (OVS_UNLIKELY(!t)) {
+        t = xzalloc(sizeof *t);
+        t->cc = psp_crypto_create(4096);
+        if (!t->cc) {
+            ovs_abort(0, "PSP: cannot create cipher contexts");
+        }
+        ovs_mutex_lock(&psp_dp_mutex);
+        ovs_list_push_back(&threads, &t->list_node);
+        ovs_mutex_unlock(&psp_dp_mutex);
+        ovsthread_setspecific(thread_key, t);
+    }
+    return t;
+}
+
+/* Transmit SAs. */
+
+static uint32_t
+tx_sa_hash(const struct in6_addr *remote, uint64_t assoc)
+{
+    return hash_bytes(remote->s6_addr, sizeof remote->s6_addr,
+                      hash_uint64(assoc));
+}
+
+static struct psp_tx_sa *
+tx_sa_find(const struct in6_addr *remote, uint64_t assoc)
+{
+    struct psp_tx_sa *sa;
+
+    CMAP_FOR_EACH_WITH_HASH (sa, node, tx_sa_hash(remote, assoc), &tx_sas) {
+        if (sa->assoc == assoc && ipv6_addr_equals(&sa->remote, remote)) {
+            return sa;
+        }
+    }
+    return NULL;
+}
+
+static void
+tx_sa_free(struct psp_tx_sa *sa)
+{
+    if (sa) {
+        psp_key_wipe(&sa->key);
+        free(sa);
+    }
+}
+
+int
+psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
+                 uint32_t spi, enum psp_version version,
+                 const uint8_t *key, size_t key_len)
+{
+    struct psp_tx_sa *sa;
+
+    psp_dp_init();
+    if (!(spi & PSP_SPI_LOW_MASK) || !psp_version_is_valid(version)) {
+        return EINVAL;
+    }
+    sa = xzalloc(sizeof *sa);
+    if (!psp_key_init(&sa->key, version, key, key_len)) {
+        free(sa);
+        return EINVAL;
+    }
+    sa->remote = *remote;
+    sa->assoc = assoc;
+    sa->spi = spi;
+    psp_iv_gen_init(&sa->iv);
+    atomic_init(&sa->tx_packets, 0);
+    atomic_init(&sa->tx_bytes, 0);
+
+    ovs_mutex_lock(&psp_dp_mutex);
+    uint32_t hash = tx_sa_hash(remote, assoc);
+    struct psp_tx_sa *old = tx_sa_find(remote, assoc);
+    if (old) {
+        cmap_replace(&tx_sas, &old->node, &sa->node, hash);
+        ovsrcu_postpone(tx_sa_free, old);
+    } else {
+        cmap_insert(&tx_sas, &sa->node, hash);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return 0;
+}
+
+bool
+psp_dp_tx_sa_del(const struct in6_addr *remote, uint64_t assoc)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    if (sa) {
+        cmap_remove(&tx_sas, &sa->node, tx_sa_hash(remote, assoc));
+        ovsrcu_postpone(tx_sa_free, sa);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return sa != NULL;
+}
+
+/* Receive SPIs. */
+
+static const struct psp_rx_binding *
+rx_binding_find(uint32_t spi)
+{
+    const struct psp_rx_binding *b;
+
+    CMAP_FOR_EACH_WITH_HASH (b, node, hash_int(spi, 0), &rx_bindings) {
+        if (b->spi == spi) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+int
+psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
+                    enum psp_version version, uint32_t *spi, uint8_t *key)
+{
+    psp_dp_init();
+
+    ovs_mutex_lock(&psp_dp_mutex);
+    int error = psp_mkeys_alloc_spi(mkeys, version, spi, key, NULL);
+    if (!error) {
+        struct psp_rx_binding *b = xzalloc(sizeof *b);
+
+        b->spi = *spi;
+        b->peer = *peer;
+        b->assoc = assoc;
+        b->version = version;
+
+        /* An SPI can come round again only under a new key generation; the
+         * binding of the old one goes with it. */
+        const struct psp_rx_binding *old = rx_binding_find(*spi);
+        if (old) {
+            cmap_replace(&rx_bindings, CONST_CAST(struct cmap_node *,
+                                                  &old->node),
+                         &b->node, hash_int(*spi, 0));
+            ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, old));
+        } else {
+            cmap_insert(&rx_bindings, &b->node, hash_int(*spi, 0));
+        }
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return error;
+}
+
+bool
+psp_dp_rotate(void)
+{
+    psp_dp_init();
+    return psp_mkeys_rotate(mkeys, NULL);
+}
+
+/* Header templates. */
+
+size_t
+psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
+                    uint64_t assoc)
+{
+    struct psp_hdr_info h = {
+        .crypt_off = cfg->crypt_off,
+        .has_vc = cfg->has_vc,
+        .vc = cfg->vc,
+        .iv = assoc,            /* Replaced by the IV at packet time. */
+    };
+
+    psp_hdr_write(hdr, &h);
+    return psp_hdr_len(cfg->has_vc);
+}
+
+uint64_t
+psp_dp_header_assoc(const uint8_t *psp_hdr)
+{
+    ovs_be64 x;
+
+    memcpy(&x, psp_hdr + 8, sizeof x);
+    return ntohll(x);
+}
+
+/* Datapath. */
+
+static bool
+packet_can_grow(const struct dp_packet *packet)
+{
+    enum dp_packet_source source = packet->source;
+
+    return source == DPBUF_MALLOC || source == DPBUF_STUB;
+}
+
+static void
+put_be32(uint8_t *p, uint32_t x)
+{
+    ovs_be32 y = htonl(x);
+    memcpy(p, &y, sizeof y);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t x)
+{
+    ovs_be64 y = htonll(x);
+    memcpy(p, &y, sizeof y);
+}
+
+/* A hash of the inner flow of 'packet' (an IP packet at its start): the
+ * RSS hash when the datapath has one, else the addresses and, for TCP, UDP
+ * and SCTP, the ports. */
+static uint32_t
+inner_flow_hash(const struct dp_packet *packet, uint8_t next_hdr)
+{
+    if (dp_packet_rss_valid(packet)) {
+        return dp_packet_get_rss_hash(packet);
+    }
+
+    const uint8_t *ip = dp_packet_data(packet);
+    bool v6 = next_hdr == PSP_NH_IPV6;
+    size_t hlen = v6 ? IPV6_HEADER_LEN : (ip[0] & 0x0f) * 4;
+    uint8_t proto = v6 ? ip[6] : ip[9];
+    uint32_t hash = hash_bytes(ip + (v6 ? 8 : 12), v6 ? 32 : 8, proto);
+
+    if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP
+         || proto == IPPROTO_SCTP)
+        && dp_packet_size(packet) >= hlen + 4
+        && (v6 || !(((ip[6] << 8) | ip[7]) & (IP_MORE_FRAGMENTS
+                                              | IP_FRAG_OFF_MASK)))) {
+        hash = hash_bytes(ip + hlen, 4, hash);
+    }
+    return hash;
+}
+
+static enum psp_error
+psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
+              const void *header, size_t header_len, bool csum)
+{
+    const struct eth_header *eth = header;
+    bool outer_v6 = eth->eth_type == htons(ETH_TYPE_IPV6);
+    size_t outer_ip_len = outer_v6 ? IPV6_HEADER_LEN : IP_HEADER_LEN;
+    size_t psp_ofs = ETH_HEADER_LEN + outer_ip_len + UDP_HEADER_LEN;
+    const uint8_t *tmpl = (const uint8_t *) header;
+
+    if (header_len < psp_ofs + PSP_HDR_LEN) {
+        return PSP_E_TX_INNER;
+    }
+    size_t hdr_len = header_len - psp_ofs;
+
+    /* The inner packet: an IP packet, as long as its header says (Ethernet
+     * padding is not payload). */
+    const uint8_t *inner = dp_packet_data(packet);
+    size_t size = dp_packet_size(packet);
+    size_t inner_len;
+    uint8_t next_hdr;
+    if (size >= IP_HEADER_LEN && inner[0] >> 4 == 4) {
+        inner_len = (inner[2] << 8) | inner[3];
+        next_hdr = PSP_NH_IPV4;
+        if (inner_len < IP_HEADER_LEN) {
+            return PSP_E_TX_INNER;
+        }
+    } else if (size >= IPV6_HEADER_LEN && inner[0] >> 4 == 6) {
+        inner_len = IPV6_HEADER_LEN + ((inner[4] << 8) | inner[5]);
+        next_hdr = PSP_NH_IPV6;
+    } else {
+        return PSP_E_TX_INNER;
+    }
+    if (inner_len > size) {
+        return PSP_E_TX_INNER;
+    }
+
+    /* The SA, by outer destination and association. */
+    struct in6_addr remote;
+    if (outer_v6) {
+        memcpy(&remote, tmpl + ETH_HEADER_LEN + 24, sizeof remote);
+    } else {
+        ovs_be32 ip4;
+        memcpy(&ip4, tmpl + ETH_HEADER_LEN + 16, sizeof ip4);
+        remote = in6_addr_mapped_ipv4(ip4);
+    }
+    const struct psp_tx_sa *sa = tx_sa_find(&remote,
+                                            psp_dp_header_assoc(tmpl
+                                                                + psp_ofs));
+    if (!sa) {
+        return PSP_E_NO_SA;
+    }
+
+    /* Room: the ICV at the tail, the headers at the head.  DPDK and AF_XDP
+     * buffers cannot grow. */
+    if (inner_len < size) {
+        dp_packet_set_size(packet, inner_len);
+    }
+    if (dp_packet_tailroom(packet) < PSP_ICV_LEN
+        || dp_packet_headroom(packet) < header_len) {
+        if (!packet_can_grow(packet)) {
+            return PSP_E_NO_ROOM;
+        }
+        dp_packet_prealloc_tailroom(packet, PSP_ICV_LEN);
+    }
+
+    /* The ICV first, so that the IP and UDP lengths include it. */
+    dp_packet_put_uninit(packet, PSP_ICV_LEN);
+    int ip_tot_size;
+    struct udp_header *udp = netdev_tnl_push_ip_header(packet, header,
+                                                       header_len,
+                                                       &ip_tot_size);
+    uint32_t hash = hash_2words(inner_flow_hash(packet, next_hdr),
+                                entropy_secret);
+    udp->udp_src = htons(tnl_udp_port_min
+                         + hash % (tnl_udp_port_max - tnl_udp_port_min + 1));
+    udp->udp_len = htons(ip_tot_size);
+    udp->udp_csum = 0;
+
+    uint8_t *psp = (uint8_t *) (udp + 1);
+    psp[0] = next_hdr;
+    psp[3] = (psp[3] & ~0x3c) | (sa->key.version << 2);
+    put_be32(psp + 4, sa->spi);
+    put_be64(psp + 8, psp_iv_gen_next(CONST_CAST(struct psp_iv_gen *,
+                                                 &sa->iv)));
+    enum psp_error error = psp_seal(t->cc, &sa->key, psp,
+                                    hdr_len + inner_len);
+    if (error) {
+        /* Nothing of the inner packet may leave in clear. */
+        memset(psp + hdr_len, 0, inner_len);
+        return error;
+    }
+
+    if (csum) {
+        uint32_t partial = (outer_v6
+                            ? packet_csum_pseudoheader6(
+                                  netdev_tnl_ipv6_hdr(dp_packet_data(packet)))
+                            : packet_csum_pseudoheader(
+                                  netdev_tnl_ip_hdr(dp_packet_data(packet))));
+        udp->udp_csum = csum_finish(csum_continue(partial, udp,
+                                                  ip_tot_size));
+        if (!udp->udp_csum) {
+            udp->udp_csum = htons(0xffff);
+        }
+    }
+
+    size_t psp_len = hdr_len + inner_len + PSP_ICV_LEN;
+    atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets), 1,
+                       &(uint64_t) { 0 });
+    atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
+                       psp_len - PSP_HDR_LEN - PSP_ICV_LEN,
+                       &(uint64_t) { 0 });
+    psp_stats_count_tx(&t->stats, psp_len);
+    return PSP_OK;
+}
+
+enum psp_error
+psp_dp_push(struct dp_packet *packet, const void *header, size_t header_len,
+            bool csum)
+{
+    struct psp_dp_thread *t;
+
+    psp_dp_init();
+    t = psp_dp_thread_get();
+
+    enum psp_error error = psp_dp_push__(t, packet, header, header_len, csum);
+    if (error) {
+        psp_stats_count_error(&t->stats, error);
+        COVERAGE_INC(psp_tx_drop);
+    } else {
+        COVERAGE_INC(psp_tx_sealed);
+    }
+    return error;
+}
+
+static enum psp_error
+psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
+             struct flow_tnl *tnl, uint32_t *spi, uint64_t *vc)
+{
+    unsigned int hlen;
+    struct udp_header *udp = netdev_tnl_ip_extract_tnl_md(packet, tnl, &hlen);
+
+    if (!udp) {
+        return PSP_E_TRUNCATED;
+    }
+    size_t l4_size = dp_packet_l4_size(packet);
+    size_t udp_len = ntohs(udp->udp_len);
+    if (udp_len < UDP_HEADER_LEN || udp_len > l4_size) {
+        return PSP_E_TRUNCATED;
+    }
+    if (udp->udp_csum) {
+        bool v6 = netdev_tnl_is_header_ipv6(dp_packet_data(packet));
+        uint32_t partial = (v6
+                            ? packet_csum_pseudoheader6(dp_packet_l3(packet))
+                            : packet_csum_pseudoheader(dp_packet_l3(packet)));
+        if (csum_finish(csum_continue(partial, udp, udp_len))) {
+            return PSP_E_TRUNCATED;
+        }
+        tnl->flags |= FLOW_TNL_F_CSUM;
+    }
+    tnl->tp_src = udp->udp_src;
+    tnl->tp_dst = udp->udp_dst;
+
+    uint8_t *psp = (uint8_t *) (udp + 1);
+    size_t psp_len = udp_len - UDP_HEADER_LEN;
+    struct psp_hdr_info h;
+    enum psp_error error = psp_rx(t->cc, mkeys, psp, psp_len, &h);
+    if (error) {
+        return error;
+    }
+
+    /* The SPI must have been given to this peer. */
+    const struct psp_rx_binding *b = rx_binding_find(h.spi);
+    struct in6_addr src = (tnl->ip_src
+                           ? in6_addr_mapped_ipv4(tnl->ip_src)
+                           : tnl->ipv6_src);
+    if (!b || (ipv6_addr_is_set(&b->peer)
+               && !ipv6_addr_equals(&b->peer, &src))) {
+        return PSP_E_UNBOUND_SPI;
+    }
+
+    /* Tunnel mode only: the payload is the inner IP packet. */
+    const uint8_t *inner = psp + h.payload_ofs;
+    size_t inner_len = h.payload_len;
+    ovs_be32 packet_type;
+    if (h.next_hdr == PSP_NH_IPV4 && inner_len >= IP_HEADER_LEN
+        && inner[0] >> 4 == 4
+        && ((inner[2] << 8) | inner[3]) == inner_len) {
+        packet_type = htonl(PT_IPV4);
+    } else if (h.next_hdr == PSP_NH_IPV6 && inner_len >= IPV6_HEADER_LEN
+               && inner[0] >> 4 == 6
+               && IPV6_HEADER_LEN + ((inner[4] << 8) | inner[5]) == inner_len) {
+        packet_type = htonl(PT_IPV6);
+    } else {
+        return PSP_E_INNER;
+    }
+
+    tnl->tun_id = htonll(b->assoc);
+    tnl->flags |= FLOW_TNL_F_KEY;
+    *spi = h.spi;
+    *vc = h.has_vc ? h.vc : 0;
+
+    dp_packet_reset_packet(packet, hlen + UDP_HEADER_LEN + h.payload_ofs);
+    dp_packet_set_size(packet, inner_len);
+    packet->packet_type = packet_type;
+    psp_stats_count_rx(&t->stats, psp_len);
+    return PSP_OK;
+}
+
+enum psp_error
+psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl, uint32_t *spi,
+           uint64_t *vc)
+{
+    struct psp_dp_thread *t;
+
+    psp_dp_init();
+    t = psp_dp_thread_get();
+
+    enum psp_error error = psp_dp_pop__(t, packet, tnl, spi, vc);
+    if (error) {
+        psp_stats_count_error(&t->stats, error);
+        COVERAGE_INC(psp_rx_drop);
+    } else {
+        COVERAGE_INC(psp_rx_opened);
+    }
+    return error;
+}
+
+/* Management view. */
+
+void
+psp_dp_get_stats(struct psp_stats *stats)
+{
+    struct psp_dp_thread *t;
+
+    psp_dp_init();
+    memset(stats, 0, sizeof *stats);
+    ovs_mutex_lock(&psp_dp_mutex);
+    psp_stats_add(stats, &exited_stats);
+    LIST_FOR_EACH (t, list_node, &threads) {
+        psp_stats_add(stats, &t->stats);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    stats->key_rotations = psp_mkeys_rotations(mkeys);
+}
+
+static void
+format_addr(struct ds *s, const struct in6_addr *addr)
+{
+    if (!ipv6_addr_is_set(addr)) {
+        ds_put_cstr(s, "any");
+    } else {
+        ipv6_format_mapped(addr, s);
+    }
+}
+
+void
+psp_dp_format(struct ds *s)
+{
+    const struct psp_tx_sa *sa;
+    const struct psp_rx_binding *b;
+
+    psp_dp_init();
+    ds_put_format(s, "master key generation %"PRIu64", %"PRIu32" SPIs "
+                  "allocated in it, %"PRIu64" rotations\n",
+                  psp_mkeys_active_gen(mkeys), psp_mkeys_spis_used(mkeys),
+                  psp_mkeys_rotations(mkeys));
+    ds_put_cstr(s, "transmit SAs:\n");
+    CMAP_FOR_EACH (sa, node, &tx_sas) {
+        uint64_t packets, bytes;
+
+        atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets),
+                            &packets);
+        atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
+                            &bytes);
+        ds_put_cstr(s, "  remote=");
+        format_addr(s, &sa->remote);
+        ds_put_format(s, " key=%"PRIu64" spi=0x%08"PRIx32" version=%d (%s) "
+                      "tx_packets=%"PRIu64" tx_bytes=%"PRIu64"\n",
+                      sa->assoc, sa->spi, sa->key.version,
+                      psp_version_name(sa->key.version), packets, bytes);
+    }
+    ds_put_cstr(s, "receive SPIs:\n");
+    CMAP_FOR_EACH (b, node, &rx_bindings) {
+        ds_put_format(s, "  spi=0x%08"PRIx32" peer=", b->spi);
+        format_addr(s, &b->peer);
+        ds_put_format(s, " key=%"PRIu64" version=%d state=%s\n", b->assoc,
+                      b->version,
+                      psp_spi_state_name(psp_mkeys_spi_state(mkeys, b->spi)));
+    }
+}

@@ -1,0 +1,106 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef PSP_DP_H
+#define PSP_DP_H 1
+
+/* The PSP datapath of Open vSwitch's userspace datapath: the device's master
+ * keys, its transmit SAs and receive SPI bindings, and the push and pop of
+ * PSP tunnel headers on dp_packets.
+ *
+ * Transmit: the tunnel header template built at translation time holds no
+ * key material.  Its PSP header carries the association (the flow's tunnel
+ * key) where the IV goes and a zero SPI; psp_dp_push() finds the SA by
+ * (outer destination, association) at packet time, so that installing or
+ * re-keying an SA takes effect without any flow change.
+ *
+ * Receive: stateless.  psp_dp_pop() derives the key from the SPI and the
+ * master key its top bit selects (cached per thread with its key schedule),
+ * verifies the ICV, and then checks that the SPI was allocated for the
+ * outer source address: an authentic packet from another peer is dropped.
+ *
+ * Threads: the SA tables are cmaps read without locks; writers serialize on
+ * an internal mutex and free replaced entries after an RCU grace period.
+ * Each thread has its own cipher contexts and counters. */
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "psp.h"
+
+struct dp_packet;
+struct ds;
+struct flow_tnl;
+
+/* Port options that go into the header template. */
+struct psp_port_cfg {
+    uint8_t crypt_off;          /* In 4-byte units after the IV. */
+    bool has_vc;
+    uint64_t vc;
+};
+
+void psp_dp_init(void);
+
+/* Transmit SAs, keyed by the remote tunnel endpoint (IPv4 as v4-mapped) and
+ * the association.  Installing over an existing SA re-keys it.  Returns 0 or
+ * EINVAL (bad SPI, version or key length). */
+int psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
+                     uint32_t spi, enum psp_version,
+                     const uint8_t *key, size_t key_len);
+bool psp_dp_tx_sa_del(const struct in6_addr *remote, uint64_t assoc);
+
+/* Allocates a receive SPI for packets from 'peer' (any peer, if it is
+ * all-zeros) for 'assoc', and derives its key ('key' has room for 32
+ * bytes).  Returns 0 or an errno value. */
+int psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
+                        enum psp_version, uint32_t *spi, uint8_t *key);
+
+/* Rotates the master keys.  Returns false if no random key could be had. */
+bool psp_dp_rotate(void);
+
+/* Writes the PSP part of a tunnel header template for 'cfg' and 'assoc' to
+ * 'hdr' and returns its length (16 or 24). */
+size_t psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
+                           uint64_t assoc);
+
+/* Reads the association back from a template's PSP header. */
+uint64_t psp_dp_header_assoc(const uint8_t *psp_hdr);
+
+/* Encapsulates 'packet', an IPv4 or IPv6 packet (L3 tunnel), with
+ * 'header' (Ethernet, outer IP, UDP, PSP template of 'header_len' bytes)
+ * and seals it.  On error the packet must be dropped: it may be half
+ * built, but it is never left in clear behind a PSP header.  Computes the
+ * UDP checksum if 'csum'. */
+enum psp_error psp_dp_push(struct dp_packet *packet, const void *header,
+                           size_t header_len, bool csum);
+
+/* Decapsulates 'packet' (Ethernet, IP, UDP to the PSP port, with l3 and l4
+ * offsets set): verifies, decrypts and strips it down to the inner IP
+ * packet, whose packet_type it sets.  Fills 'tnl' with the outer addresses
+ * and ports and tun_id with the SPI's association, and '*spi' and '*vc'.
+ * On error the packet must be dropped. */
+enum psp_error psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl,
+                          uint32_t *spi, uint64_t *vc);
+
+/* Counters of all threads. */
+void psp_dp_get_stats(struct psp_stats *);
+
+/* Formats the SAs and bindings, without keys. */
+void psp_dp_format(struct ds *);
+
+#endif /* psp-dp.h */
