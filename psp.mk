@@ -41,7 +41,8 @@ man_MANS += psp/utilities/ovs-psp-pcap.8
 # Unit tests, run through ovstest from psp/tests/*.at.
 tests_ovstest_SOURCES += \
 	psp/tests/test-psp.c \
-	psp/tests/test-psp-dp.c
+	psp/tests/test-psp-dp.c \
+	psp/tests/psp-test.h
 
 # The benchmark (a program, not a test).
 noinst_PROGRAMS += tests/ovs-psp-bench

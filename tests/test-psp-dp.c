@@ -37,29 +37,8 @@
 
 #include "psp-dp.h"
 #include "psp.h"
+#include "psp-test.h"
 
-static int n_failures;
-
-#define CHECK(COND)                                                     \
-    do {                                                                \
-        if (!(COND)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,      \
-                    __LINE__, #COND);                                   \
-            n_failures++;                                               \
-        }                                                               \
-    } while (0)
-
-#define CHECK_ERR(EXPR, EXPECTED)                                       \
-    do {                                                                \
-        enum psp_error err_ = (EXPR);                                   \
-        enum psp_error exp_ = (EXPECTED);                               \
-        if (err_ != exp_) {                                             \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n",     \
-                    __FILE__, __LINE__, #EXPR, psp_error_name(err_),    \
-                    psp_error_name(exp_));                              \
-            n_failures++;                                               \
-        }                                                               \
-    } while (0)
 
 /* Hypervisor A (192.0.2.1 / 2001:db8::1) sends to B (192.0.2.2 /
  * 2001:db8::2); both are this process, whose master keys B's SPIs come

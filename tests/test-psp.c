@@ -41,29 +41,10 @@
 #include "util.h"
 
 #include "psp.h"
+#include "psp-test.h"
 
-static int n_failures;
-
-#define CHECK(COND)                                                     \
-    do {                                                                \
-        if (!(COND)) {                                                  \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,      \
-                    __LINE__, #COND);                                   \
-            n_failures++;                                               \
-        }                                                               \
-    } while (0)
-
-#define CHECK_ERR(EXPR, EXPECTED)                                       \
-    do {                                                                \
-        enum psp_error err_ = (EXPR);                                   \
-        enum psp_error exp_ = (EXPECTED);                               \
-        if (err_ != exp_) {                                             \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s\n",     \
-                    __FILE__, __LINE__, #EXPR, psp_error_name(err_),    \
-                    psp_error_name(exp_));                              \
-            n_failures++;                                               \
-        }                                                               \
-    } while (0)
+/* Failed checks, for psp-test.h (shared with test-psp-dp.c). */
+int n_failures;
 
 /* The spec's KDF example keys (../shared/vectors/keys/master_keys.cfg). */
 static const uint8_t k0[32] = {
