@@ -35,6 +35,7 @@
 #include "ovs-thread.h"
 #include "packets.h"
 #include "random.h"
+#include "svec.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(psp_dp);
@@ -609,9 +610,25 @@ format_addr(struct ds *s, const struct in6_addr *addr)
     }
 }
 
+/* Appends the lines of 'lines', sorted, to 's', and clears 'lines'. */
+static void
+put_sorted(struct ds *s, struct svec *lines)
+{
+    const char *line;
+    size_t i;
+
+    svec_sort(lines);
+    SVEC_FOR_EACH (i, line, lines) {
+        ds_put_format(s, "%s\n", line);
+    }
+    svec_clear(lines);
+}
+
 void
 psp_dp_format(struct ds *s)
 {
+    struct svec lines = SVEC_EMPTY_INITIALIZER;
+    struct ds line = DS_EMPTY_INITIALIZER;
     const struct psp_tx_sa *sa;
     const struct psp_rx_binding *b;
 
@@ -620,6 +637,7 @@ psp_dp_format(struct ds *s)
                   "allocated in it, %"PRIu64" rotations\n",
                   psp_mkeys_active_gen(mkeys), psp_mkeys_spis_used(mkeys),
                   psp_mkeys_rotations(mkeys));
+
     ds_put_cstr(s, "transmit SAs:\n");
     CMAP_FOR_EACH (sa, node, &tx_sas) {
         uint64_t packets, bytes;
@@ -628,19 +646,29 @@ psp_dp_format(struct ds *s)
                             &packets);
         atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
                             &bytes);
-        ds_put_cstr(s, "  remote=");
-        format_addr(s, &sa->remote);
-        ds_put_format(s, " key=%"PRIu64" spi=0x%08"PRIx32" version=%d (%s) "
-                      "tx_packets=%"PRIu64" tx_bytes=%"PRIu64"\n",
+        ds_clear(&line);
+        ds_put_cstr(&line, "  remote=");
+        format_addr(&line, &sa->remote);
+        ds_put_format(&line, " key=%"PRIu64" spi=0x%08"PRIx32" version=%d "
+                      "(%s) tx_packets=%"PRIu64" tx_bytes=%"PRIu64,
                       sa->assoc, sa->spi, sa->key.version,
                       psp_version_name(sa->key.version), packets, bytes);
+        svec_add(&lines, ds_cstr(&line));
     }
+    put_sorted(s, &lines);
+
     ds_put_cstr(s, "receive SPIs:\n");
     CMAP_FOR_EACH (b, node, &rx_bindings) {
-        ds_put_format(s, "  spi=0x%08"PRIx32" peer=", b->spi);
-        format_addr(s, &b->peer);
-        ds_put_format(s, " key=%"PRIu64" version=%d state=%s\n", b->assoc,
+        ds_clear(&line);
+        ds_put_format(&line, "  spi=0x%08"PRIx32" peer=", b->spi);
+        format_addr(&line, &b->peer);
+        ds_put_format(&line, " key=%"PRIu64" version=%d state=%s", b->assoc,
                       b->version,
                       psp_spi_state_name(psp_mkeys_spi_state(mkeys, b->spi)));
+        svec_add(&lines, ds_cstr(&line));
     }
+    put_sorted(s, &lines);
+
+    svec_destroy(&lines);
+    ds_destroy(&line);
 }
