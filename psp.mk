@@ -26,10 +26,13 @@ psp_lib_libpsp_la_SOURCES = \
 	psp/lib/psp.h
 psp_lib_libpsp_la_LIBADD = $(SSL_LIBS)
 
-# The OVS side: the PSP datapath (SA tables, push and pop).
+# The OVS side: the PSP datapath (SA tables, push and pop) and its
+# ovs-appctl commands.
 lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-dp.c \
-	psp/ovs-psp/psp-dp.h
+	psp/ovs-psp/psp-dp.h \
+	psp/ovs-psp/psp-unixctl.c \
+	psp/ovs-psp/psp-unixctl.h
 lib_libopenvswitch_la_LIBADD += psp/lib/libpsp.la
 
 # ovs-psp-pcap: offline PSP encryption and decryption of pcap files.
@@ -53,7 +56,8 @@ TESTSUITE_AT += \
 	psp/tests/psp-testsuite.at \
 	psp/tests/libpsp.at \
 	psp/tests/ovs-psp-pcap.at \
-	psp/tests/psp-dp.at
+	psp/tests/psp-dp.at \
+	psp/tests/psp-appctl.at
 
 # The programs, atlocal and testsuite that the psp tests use (check-psp-only
 # in the top-level Makefile).  Building single programs skips BUILT_SOURCES,

@@ -1,0 +1,263 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The operator's view of PSP in ovs-vswitchd: "ovs-appctl psp/...". */
+
+#include <config.h>
+
+#include "psp-unixctl.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "openvswitch/dynamic-string.h"
+#include "packets.h"
+#include "unixctl.h"
+#include "util.h"
+
+#include "psp-dp.h"
+#include "psp.h"
+
+/* Parses 's' as an IPv4 or IPv6 address (IPv4 as v4-mapped), or "any" if
+ * 'any_ok' (all-zeros). */
+static bool
+parse_addr(const char *s, bool any_ok, struct in6_addr *addr)
+{
+    ovs_be32 ip4;
+
+    if (any_ok && !strcmp(s, "any")) {
+        memset(addr, 0, sizeof *addr);
+        return true;
+    } else if (ip_parse(s, &ip4)) {
+        *addr = in6_addr_mapped_ipv4(ip4);
+        return ip4 != 0;
+    }
+    return ipv6_parse(s, addr) && ipv6_addr_is_set(addr);
+}
+
+static bool
+parse_u64(const char *s, int base, uint64_t max, uint64_t *x)
+{
+    unsigned long long y;
+
+    if (!s[0] || s[0] == '-' || !str_to_ullong(s, base, &y) || y > max) {
+        return false;
+    }
+    *x = y;
+    return true;
+}
+
+static bool
+parse_version(const char *s, enum psp_version *version)
+{
+    uint64_t v;
+
+    if (!parse_u64(s, 10, PSP_N_VERSIONS - 1, &v)) {
+        return false;
+    }
+    *version = v;
+    return true;
+}
+
+static void
+put_hex(struct ds *s, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ds_put_format(s, "%02x", p[i]);
+    }
+}
+
+/* psp/alloc-spi PEER KEY [VERSION] */
+static void
+psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
+                      const char *argv[], void *aux OVS_UNUSED)
+{
+    enum psp_version version = PSP_V0;
+    uint8_t key[PSP_MAX_KEY_LEN];
+    struct in6_addr peer;
+    uint64_t assoc;
+    uint32_t spi;
+
+    if (!parse_addr(argv[1], true, &peer)) {
+        unixctl_command_reply_error(conn, "PEER must be an IPv4 or IPv6 "
+                                    "address, or \"any\"");
+        return;
+    }
+    if (!parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
+        unixctl_command_reply_error(conn, "KEY must be a 64-bit number");
+        return;
+    }
+    if (argc > 3 && !parse_version(argv[3], &version)) {
+        unixctl_command_reply_error(conn, "VERSION must be 0, 1, 2 or 3");
+        return;
+    }
+
+    int error = psp_dp_rx_spi_alloc(&peer, assoc, version, &spi, key);
+    if (error) {
+        unixctl_command_reply_error(conn, error == ENOSPC
+                                    ? "no SPI left in this master key "
+                                      "generation: rotate first"
+                                    : "SPI allocation failed");
+        return;
+    }
+
+    /* The key goes to the operator, for the peer: it is the reply, and is
+     * neither logged nor kept. */
+    struct ds s = DS_EMPTY_INITIALIZER;
+    ds_put_format(&s, "spi=0x%08"PRIx32" version=%d key=", spi, version);
+    put_hex(&s, key, psp_version_key_len(version));
+    explicit_bzero(key, sizeof key);
+    unixctl_command_reply(conn, ds_cstr(&s));
+    explicit_bzero(s.string, s.allocated);
+    ds_destroy(&s);
+}
+
+/* psp/add-sa REMOTE KEY SPI VERSION HEXKEY */
+static void
+psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                   const char *argv[], void *aux OVS_UNUSED)
+{
+    uint8_t key[PSP_MAX_KEY_LEN];
+    enum psp_version version;
+    struct in6_addr remote;
+    uint64_t assoc, spi;
+
+    if (!parse_addr(argv[1], false, &remote)) {
+        unixctl_command_reply_error(conn, "REMOTE must be an IPv4 or IPv6 "
+                                    "address");
+        return;
+    }
+    if (!parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
+        unixctl_command_reply_error(conn, "KEY must be a 64-bit number");
+        return;
+    }
+    if (!parse_u64(argv[3], 16, UINT32_MAX, &spi)
+        || !(spi & PSP_SPI_LOW_MASK)) {
+        unixctl_command_reply_error(conn, "SPI must be 32 bits of hex whose "
+                                    "low 31 bits are not all 0");
+        return;
+    }
+    if (!parse_version(argv[4], &version)) {
+        unixctl_command_reply_error(conn, "VERSION must be 0, 1, 2 or 3");
+        return;
+    }
+
+    size_t key_len = psp_version_key_len(version);
+    const char *hex = argv[5];
+    if (strlen(hex) != 2 * key_len) {
+        unixctl_command_reply_error(conn, key_len == 16
+                                    ? "version 0 and 2 keys are 16 bytes "
+                                      "(32 hex digits)"
+                                    : "version 1 and 3 keys are 32 bytes "
+                                      "(64 hex digits)");
+        return;
+    }
+    for (size_t i = 0; i < key_len; i++) {
+        bool ok;
+        key[i] = hexits_value(hex + 2 * i, 2, &ok);
+        if (!ok) {
+            explicit_bzero(key, sizeof key);
+            unixctl_command_reply_error(conn, "HEXKEY must be hexadecimal");
+            return;
+        }
+    }
+
+    int error = psp_dp_tx_sa_set(&remote, assoc, spi, version, key, key_len);
+    explicit_bzero(key, sizeof key);
+    if (error) {
+        unixctl_command_reply_error(conn, "invalid SA");
+    } else {
+        unixctl_command_reply(conn, NULL);
+    }
+}
+
+/* psp/del-sa REMOTE KEY */
+static void
+psp_unixctl_del_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                   const char *argv[], void *aux OVS_UNUSED)
+{
+    struct in6_addr remote;
+    uint64_t assoc;
+
+    if (!parse_addr(argv[1], false, &remote)
+        || !parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
+        unixctl_command_reply_error(conn, "usage: psp/del-sa REMOTE KEY");
+    } else if (!psp_dp_tx_sa_del(&remote, assoc)) {
+        unixctl_command_reply_error(conn, "no such SA");
+    } else {
+        unixctl_command_reply(conn, NULL);
+    }
+}
+
+static void
+psp_unixctl_rotate(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                   const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
+{
+    if (psp_dp_rotate()) {
+        unixctl_command_reply(conn, NULL);
+    } else {
+        unixctl_command_reply_error(conn, "rotation failed: no random key");
+    }
+}
+
+static void
+psp_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                 const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+    struct psp_stats st;
+
+    psp_dp_format(&s);
+    psp_dp_get_stats(&st);
+    ds_put_format(&s, "counters:\n"
+                  "  rx_packets=%"PRIu64" rx_bytes=%"PRIu64
+                  " rx_auth_fail=%"PRIu64" rx_error=%"PRIu64
+                  " rx_bad=%"PRIu64" rx_stale=%"PRIu64"\n"
+                  "  tx_packets=%"PRIu64" tx_bytes=%"PRIu64
+                  " tx_error=%"PRIu64" key_rotations=%"PRIu64"\n",
+                  st.rx_packets, st.rx_bytes, st.rx_auth_fail, st.rx_error,
+                  st.rx_bad, st.rx_stale, st.tx_packets, st.tx_bytes,
+                  st.tx_error, st.key_rotations);
+    for (int i = 1; i < PSP_N_ERRORS; i++) {
+        if (st.errors[i]) {
+            ds_put_format(&s, "  drops %s=%"PRIu64"\n", psp_error_name(i),
+                          st.errors[i]);
+        }
+    }
+    unixctl_command_reply(conn, ds_cstr(&s));
+    ds_destroy(&s);
+}
+
+void
+psp_unixctl_register(void)
+{
+    psp_dp_init();
+    unixctl_command_register("psp/alloc-spi", "PEER KEY [VERSION]", 2, 3,
+                             psp_unixctl_alloc_spi, NULL);
+    unixctl_command_register("psp/add-sa",
+                             "REMOTE KEY SPI VERSION HEXKEY", 5, 5,
+                             psp_unixctl_add_sa, NULL);
+
+    /* Keys in the arguments or the reply: never in the log
+     * (vswitchd-patches/0004). */
+    unixctl_command_set_secret("psp/alloc-spi");
+    unixctl_command_set_secret("psp/add-sa");
+    unixctl_command_register("psp/del-sa", "REMOTE KEY", 2, 2,
+                             psp_unixctl_del_sa, NULL);
+    unixctl_command_register("psp/rotate", "", 0, 0,
+                             psp_unixctl_rotate, NULL);
+    unixctl_command_register("psp/show", "", 0, 0, psp_unixctl_show, NULL);
+}
