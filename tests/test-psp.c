@@ -233,8 +233,11 @@ test_header(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("header: ok\n");
 }
 
-static void
-write_valid(uint8_t *p, bool vc, unsigned int version, unsigned int co)
+/* Builds a plaintext PSP packet in 'p' (SPI 0x12345678, next header UDP):
+ * header and 'plen' payload bytes.  Returns its length. */
+static size_t
+build_plain(uint8_t *p, enum psp_version version, bool vc, unsigned int co,
+            size_t plen, uint64_t iv)
 {
     struct psp_hdr_info h;
 
@@ -243,9 +246,22 @@ write_valid(uint8_t *p, bool vc, unsigned int version, unsigned int co)
     h.version = version;
     h.crypt_off = co;
     h.has_vc = vc;
+    h.vc = 0xabcdef0123456789ull;
     h.spi = 0x12345678;
-    h.iv = 1;
+    h.iv = iv;
     psp_hdr_write(p, &h);
+    size_t hl = psp_hdr_len(vc);
+    for (size_t i = 0; i < plen; i++) {
+        p[hl + i] = i * 7 + 3;
+    }
+    return hl + plen;
+}
+
+/* Writes a valid header, as build_plain() does, with IV 1. */
+static void
+write_valid(uint8_t *p, bool vc, unsigned int version, unsigned int co)
+{
+    build_plain(p, version, vc, co, 0, 1);
 }
 
 static void
@@ -322,28 +338,6 @@ test_header_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
 
 /* Builds a sealed packet in 'p': header, 'plen' payload bytes, ICV.  Returns
  * the total length. */
-static size_t
-build_plain(uint8_t *p, enum psp_version version, bool vc, unsigned int co,
-            size_t plen, uint64_t iv)
-{
-    struct psp_hdr_info h;
-
-    memset(&h, 0, sizeof h);
-    h.next_hdr = 17;
-    h.version = version;
-    h.crypt_off = co;
-    h.has_vc = vc;
-    h.vc = 0xabcdef0123456789ull;
-    h.spi = 0x12345678;
-    h.iv = iv;
-    psp_hdr_write(p, &h);
-    size_t hl = psp_hdr_len(vc);
-    for (size_t i = 0; i < plen; i++) {
-        p[hl + i] = i * 7 + 3;
-    }
-    return hl + plen;
-}
-
 static size_t
 build_sealed(struct psp_crypto *cc, const struct psp_key *key, uint8_t *p,
              bool vc, unsigned int co, size_t plen, uint64_t iv)

@@ -92,18 +92,29 @@ static const char *enc_error_names[ENC_N_ERRORS] = {
 
 static void usage(void) OVS_NO_RETURN;
 
+/* Prints "program: " and the message on stderr, then 'hint' if nonnull, and
+ * exits with status 2 (usage or I/O error). */
+static void OVS_PRINTF_FORMAT(2, 0) OVS_NO_RETURN
+fail(const char *hint, const char *format, va_list args)
+{
+    fprintf(stderr, "%s: ", program_name);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    if (hint) {
+        fprintf(stderr, "%s\n", hint);
+    }
+    exit(EXIT_USAGE);
+}
+
 static void OVS_PRINTF_FORMAT(1, 2) OVS_NO_RETURN
 usage_error(const char *format, ...)
 {
+    char *hint = xasprintf("Try '%s --help' for more information.",
+                           program_name);
     va_list args;
 
-    fprintf(stderr, "%s: ", program_name);
     va_start(args, format);
-    vfprintf(stderr, format, args);
-    va_end(args);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n",
-            program_name);
-    exit(EXIT_USAGE);
+    fail(hint, format, args);
 }
 
 static void OVS_PRINTF_FORMAT(1, 2) OVS_NO_RETURN
@@ -111,12 +122,8 @@ io_error(const char *format, ...)
 {
     va_list args;
 
-    fprintf(stderr, "%s: ", program_name);
     va_start(args, format);
-    vfprintf(stderr, format, args);
-    va_end(args);
-    fputc('\n', stderr);
-    exit(EXIT_USAGE);
+    fail(NULL, format, args);
 }
 
 static void
