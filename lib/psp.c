@@ -821,35 +821,23 @@ psp_key_ctx(struct psp_crypto *cc, const struct psp_key *key)
                                       key->len);
 }
 
-/* Runs AES-GCM over a PSP packet of 'len' bytes (without ICV) at 'pkt':
- * 'aad_len' bytes authenticated only, the rest encrypted ('enc') or
- * decrypted.  The nonce is the SPI and IV as on the wire. */
+/* Verifies and decrypts, in place, a PSP packet of 'len' bytes (without ICV)
+ * at 'pkt' whose first 'aad_len' bytes are authenticated only, against the
+ * ICV at 'icv'.  The nonce is the SPI and IV as on the wire. */
 static bool
-psp_gcm(EVP_CIPHER_CTX *ctx, int enc, uint8_t *pkt, size_t len,
-        size_t aad_len, uint8_t *icv)
+psp_gcm_open(EVP_CIPHER_CTX *ctx, uint8_t *pkt, size_t len, size_t aad_len,
+             uint8_t *icv)
 {
     int outl;
 
-    if (!EVP_CipherInit_ex(ctx, NULL, NULL, NULL, pkt + 4, enc)) {
-        return false;
-    }
-    if (!EVP_CipherUpdate(ctx, NULL, &outl, pkt, aad_len)) {
-        return false;
-    }
-    if (len > aad_len
-        && !EVP_CipherUpdate(ctx, pkt + aad_len, &outl, pkt + aad_len,
-                             len - aad_len)) {
-        return false;
-    }
-    if (enc) {
-        return (EVP_CipherFinal_ex(ctx, pkt + len, &outl) > 0
-                && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
-                                       PSP_ICV_LEN, icv) > 0);
-    } else {
-        return (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, PSP_ICV_LEN,
-                                    icv) > 0
-                && EVP_CipherFinal_ex(ctx, pkt + len, &outl) > 0);
-    }
+    return (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, pkt + 4, 0)
+            && EVP_CipherUpdate(ctx, NULL, &outl, pkt, aad_len)
+            && (len == aad_len
+                || EVP_CipherUpdate(ctx, pkt + aad_len, &outl, pkt + aad_len,
+                                    len - aad_len))
+            && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, PSP_ICV_LEN,
+                                   icv) > 0
+            && EVP_CipherFinal_ex(ctx, pkt + len, &outl) > 0);
 }
 
 /* Length of the authenticated-only prefix of a PSP packet of 'len' bytes
@@ -901,7 +889,9 @@ psp_seal_from(struct psp_crypto *cc, const struct psp_key *key,
      * the payload from 'payload' to its place in 'pkt'. */
     uint8_t *dst = pkt + hdr_len;
     size_t clear = aad_len > hdr_len ? aad_len - hdr_len : 0;
-    memcpy(dst, payload, clear);
+    if (dst != payload) {
+        memcpy(dst, payload, clear);
+    }
 
     EVP_CIPHER_CTX *ctx = psp_key_ctx(cc, key);
     if (!ctx
@@ -925,24 +915,12 @@ enum psp_error
 psp_seal(struct psp_crypto *cc, const struct psp_key *key,
          uint8_t *pkt, size_t len)
 {
-    enum psp_error error = PSP_OK;
-
     if (len < PSP_HDR_LEN) {
         return PSP_E_TRUNCATED;
     }
-    if (((pkt[3] >> 2) & 0xf) != key->version || !key->id) {
-        return PSP_E_KEY_VERSION;
-    }
-    size_t aad_len = psp_aad_len(pkt, len, &error);
-    if (error) {
-        return error;
-    }
-
-    EVP_CIPHER_CTX *ctx = psp_key_ctx(cc, key);
-    if (!ctx || !psp_gcm(ctx, 1, pkt, len, aad_len, pkt + len)) {
-        return PSP_E_CRYPTO;
-    }
-    return PSP_OK;
+    /* In place: everything after the IV (a VC too) counts as payload. */
+    return psp_seal_from(cc, key, pkt, PSP_HDR_LEN, pkt + PSP_HDR_LEN,
+                         len - PSP_HDR_LEN);
 }
 
 static enum psp_error
@@ -959,7 +937,7 @@ psp_open__(EVP_CIPHER_CTX *ctx, uint8_t *pkt, size_t len,
     if (!ctx) {
         return PSP_E_CRYPTO;
     }
-    if (!psp_gcm(ctx, 0, pkt, body, aad_len, pkt + body)) {
+    if (!psp_gcm_open(ctx, pkt, body, aad_len, pkt + body)) {
         /* Leave nothing decrypted behind a forged packet. */
         memset(pkt + aad_len, 0, body - aad_len);
         return PSP_E_AUTH;

@@ -285,7 +285,8 @@ enum psp_error psp_seal(struct psp_crypto *, const struct psp_key *,
 /* Like psp_seal(), but the payload ('payload_len' bytes) is read from
  * 'payload' and written, sealed, to pkt + hdr_len, where 'hdr_len' is the
  * header's length (with VC): one pass instead of a copy and a seal.
- * 'payload' must not overlap the packet. */
+ * 'payload' must either be pkt + hdr_len (in place) or not overlap the
+ * packet. */
 enum psp_error psp_seal_from(struct psp_crypto *, const struct psp_key *,
                              uint8_t *pkt, size_t hdr_len,
                              const uint8_t *payload, size_t payload_len);
