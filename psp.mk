@@ -26,9 +26,11 @@ psp_lib_libpsp_la_SOURCES = \
 	psp/lib/psp.h
 psp_lib_libpsp_la_LIBADD = $(SSL_LIBS)
 
-# The OVS side: the PSP datapath (SA tables, push and pop) and its
-# ovs-appctl commands.
+# The OVS side: the PSP datapath (SA tables, push and pop), the "psp" tunnel
+# port and its ovs-appctl commands.
 lib_libopenvswitch_la_SOURCES += \
+	psp/ovs-psp/netdev-psp.c \
+	psp/ovs-psp/netdev-psp.h \
 	psp/ovs-psp/psp-dp.c \
 	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-unixctl.c \
@@ -57,7 +59,8 @@ TESTSUITE_AT += \
 	psp/tests/libpsp.at \
 	psp/tests/ovs-psp-pcap.at \
 	psp/tests/psp-dp.at \
-	psp/tests/psp-appctl.at
+	psp/tests/psp-appctl.at \
+	psp/tests/psp-tunnel.at
 
 # The programs, atlocal and testsuite that the psp tests use (check-psp-only
 # in the top-level Makefile).  Building single programs skips BUILT_SOURCES,

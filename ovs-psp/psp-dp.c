@@ -79,7 +79,7 @@ struct psp_dp_thread {
 static struct ovs_mutex psp_dp_mutex = OVS_MUTEX_INITIALIZER;
 static struct cmap tx_sas;
 static struct cmap rx_bindings;
-static struct psp_mkeys *mkeys;
+static ATOMIC(struct psp_mkeys *) mkeys_ptr; /* Replaced only by tests. */
 static uint32_t entropy_secret;
 
 static ovsthread_key_t thread_key;
@@ -115,13 +115,23 @@ psp_dp_init(void)
         cmap_init(&rx_bindings);
         ovs_list_init(&threads);
         ovsthread_key_create(&thread_key, psp_dp_thread_destroy);
-        mkeys = psp_mkeys_create(psp_postpone);
+        struct psp_mkeys *mkeys = psp_mkeys_create(psp_postpone);
         if (!mkeys) {
             ovs_abort(0, "PSP: cannot create master keys (no randomness?)");
         }
+        atomic_init(&mkeys_ptr, mkeys);
         entropy_secret = random_uint32();
         ovsthread_once_done(&once);
     }
+}
+
+static struct psp_mkeys *
+get_mkeys(void)
+{
+    struct psp_mkeys *mk;
+
+    atomic_read_explicit(&mkeys_ptr, &mk, memory_order_acquire);
+    return mk;
 }
 
 static struct psp_dp_thread *
@@ -239,6 +249,25 @@ rx_binding_find(uint32_t spi)
     return NULL;
 }
 
+/* Publishes 'b', replacing the binding of the same SPI: an SPI can come
+ * round again only under a new key generation, and the binding of the old
+ * one goes with it. */
+static void
+rx_binding_publish(struct psp_rx_binding *b)
+    OVS_REQUIRES(psp_dp_mutex)
+{
+    const struct psp_rx_binding *old = rx_binding_find(b->spi);
+
+    if (old) {
+        cmap_replace(&rx_bindings,
+                     CONST_CAST(struct cmap_node *, &old->node),
+                     &b->node, hash_int(b->spi, 0));
+        ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, old));
+    } else {
+        cmap_insert(&rx_bindings, &b->node, hash_int(b->spi, 0));
+    }
+}
+
 int
 psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
                     enum psp_version version, uint32_t *spi, uint8_t *key)
@@ -246,7 +275,7 @@ psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
     psp_dp_init();
 
     ovs_mutex_lock(&psp_dp_mutex);
-    int error = psp_mkeys_alloc_spi(mkeys, version, spi, key, NULL);
+    int error = psp_mkeys_alloc_spi(get_mkeys(), version, spi, key, NULL);
     if (!error) {
         struct psp_rx_binding *b = xzalloc(sizeof *b);
 
@@ -254,18 +283,7 @@ psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
         b->peer = *peer;
         b->assoc = assoc;
         b->version = version;
-
-        /* An SPI can come round again only under a new key generation; the
-         * binding of the old one goes with it. */
-        const struct psp_rx_binding *old = rx_binding_find(*spi);
-        if (old) {
-            cmap_replace(&rx_bindings, CONST_CAST(struct cmap_node *,
-                                                  &old->node),
-                         &b->node, hash_int(*spi, 0));
-            ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, old));
-        } else {
-            cmap_insert(&rx_bindings, &b->node, hash_int(*spi, 0));
-        }
+        rx_binding_publish(b);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return error;
@@ -275,7 +293,50 @@ bool
 psp_dp_rotate(void)
 {
     psp_dp_init();
-    return psp_mkeys_rotate(mkeys, NULL);
+    return psp_mkeys_rotate(get_mkeys(), NULL);
+}
+
+/* For tests. */
+
+static void
+mkeys_destroy(void *mk)
+{
+    psp_mkeys_destroy(mk);
+}
+
+bool
+psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
+                            const uint8_t key1[PSP_MASTER_KEY_LEN])
+{
+    struct psp_mkeys *new = psp_mkeys_create_static(key0, key1);
+
+    psp_dp_init();
+    if (!new) {
+        return false;
+    }
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_mkeys *old = get_mkeys();
+    atomic_store_explicit(&mkeys_ptr, new, memory_order_release);
+    ovsrcu_postpone__(mkeys_destroy, old);
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return true;
+}
+
+void
+psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
+                     uint64_t assoc, enum psp_version version)
+{
+    struct psp_rx_binding *b = xzalloc(sizeof *b);
+
+    psp_dp_init();
+    b->spi = spi;
+    b->peer = *peer;
+    b->assoc = assoc;
+    b->version = version;
+
+    ovs_mutex_lock(&psp_dp_mutex);
+    rx_binding_publish(b);
+    ovs_mutex_unlock(&psp_dp_mutex);
 }
 
 /* Header templates. */
@@ -292,6 +353,11 @@ psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
     };
 
     psp_hdr_write(hdr, &h);
+    if (cfg->has_version) {
+        hdr[3] = (hdr[3] & ~0x3c) | (cfg->version << 2);
+    } else {
+        hdr[3] |= PSP_DP_VERSION_ANY << 2;
+    }
     return psp_hdr_len(cfg->has_vc);
 }
 
@@ -405,6 +471,11 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
                                                                 + psp_ofs));
     if (!sa) {
         return PSP_E_NO_SA;
+    }
+    unsigned int port_version = (tmpl[psp_ofs + 3] >> 2) & 0xf;
+    if (port_version != PSP_DP_VERSION_ANY
+        && port_version != sa->key.version) {
+        return PSP_E_KEY_VERSION;
     }
 
     /* Room: the ICV at the tail, the headers at the head.  DPDK and AF_XDP
@@ -520,7 +591,7 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
     uint8_t *psp = (uint8_t *) (udp + 1);
     size_t psp_len = udp_len - UDP_HEADER_LEN;
     struct psp_hdr_info h;
-    enum psp_error error = psp_rx(t->cc, mkeys, psp, psp_len, &h);
+    enum psp_error error = psp_rx(t->cc, get_mkeys(), psp, psp_len, &h);
     if (error) {
         return error;
     }
@@ -545,7 +616,8 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
         packet_type = htonl(PT_IPV4);
     } else if (h.next_hdr == PSP_NH_IPV6 && inner_len >= IPV6_HEADER_LEN
                && inner[0] >> 4 == 6
-               && IPV6_HEADER_LEN + ((inner[4] << 8) | inner[5]) == inner_len) {
+               && (IPV6_HEADER_LEN + ((inner[4] << 8) | inner[5])
+                   == inner_len)) {
         packet_type = htonl(PT_IPV6);
     } else {
         return PSP_E_INNER;
@@ -597,7 +669,7 @@ psp_dp_get_stats(struct psp_stats *stats)
         psp_stats_add(stats, &t->stats);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
-    stats->key_rotations = psp_mkeys_rotations(mkeys);
+    stats->key_rotations = psp_mkeys_rotations(get_mkeys());
 }
 
 static void
@@ -633,6 +705,7 @@ psp_dp_format(struct ds *s)
     const struct psp_rx_binding *b;
 
     psp_dp_init();
+    const struct psp_mkeys *mkeys = get_mkeys();
     ds_put_format(s, "master key generation %"PRIu64", %"PRIu32" SPIs "
                   "allocated in it, %"PRIu64" rotations\n",
                   psp_mkeys_active_gen(mkeys), psp_mkeys_spis_used(mkeys),

@@ -49,6 +49,9 @@ struct flow_tnl;
 
 /* Port options that go into the header template. */
 struct psp_port_cfg {
+    bool has_version;           /* Only SAs of 'version' may send; else
+                                 * any SA, with its own version. */
+    uint8_t version;            /* enum psp_version. */
     uint8_t crypt_off;          /* In 4-byte units after the IV. */
     bool has_vc;
     uint64_t vc;
@@ -73,8 +76,20 @@ int psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
 /* Rotates the master keys.  Returns false if no random key could be had. */
 bool psp_dp_rotate(void);
 
+/* For tests only (ovs-vswitchd --enable-dummy): replaces the master keys by
+ * 'key0' and 'key1', with which any SPI is accepted, and binds 'spi' to
+ * 'peer' and 'assoc' as if it had been allocated, so that packets encrypted
+ * elsewhere (e.g. the reference vectors) can be received.  Returns false if
+ * the keys could not be installed. */
+bool psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
+                                 const uint8_t key1[PSP_MASTER_KEY_LEN]);
+void psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
+                          uint64_t assoc, enum psp_version);
+
 /* Writes the PSP part of a tunnel header template for 'cfg' and 'assoc' to
- * 'hdr' and returns its length (16 or 24). */
+ * 'hdr' and returns its length (16 or 24).  The template's version field
+ * holds 'cfg''s version, or PSP_DP_VERSION_ANY. */
+#define PSP_DP_VERSION_ANY 0xf
 size_t psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
                            uint64_t assoc);
 

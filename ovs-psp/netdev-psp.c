@@ -1,0 +1,294 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <config.h>
+
+#include "netdev-psp.h"
+
+#include <errno.h>
+#include <net/if.h>
+#include <string.h>
+
+#include "dp-packet.h"
+#include "netdev-native-tnl.h"
+#include "netdev-vport-private.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/vlog.h"
+#include "packets.h"
+#include "psp-dp.h"
+#include "psp.h"
+#include "smap.h"
+#include "util.h"
+
+VLOG_DEFINE_THIS_MODULE(netdev_psp);
+
+/* Options. */
+
+/* Parses 'value' of option 'key' of port 'name' into 'cfg', if 'key' is a
+ * PSP option, and returns true.  Sets '*errp' to 0, or to EINVAL for a bad
+ * value, which it describes in 'errors'. */
+bool
+netdev_psp_parse_option(const char *name, const char *key, const char *value,
+                        struct netdev_tunnel_config *cfg, struct ds *errors,
+                        int *errp)
+{
+    unsigned long long int x;
+
+    *errp = 0;
+    if (!strcmp(key, "psp_version")) {
+        if (str_to_ullong(value, 10, &x) && psp_version_is_valid(x)) {
+            cfg->psp_has_version = true;
+            cfg->psp_version = x;
+        } else {
+            ds_put_format(errors, "%s: invalid psp_version '%s' (must be "
+                          "0, 1, 2 or 3)\n", name, value);
+            *errp = EINVAL;
+        }
+    } else if (!strcmp(key, "crypt_offset")) {
+        if (str_to_ullong(value, 10, &x) && x <= 63) {
+            cfg->psp_crypt_off = x;
+        } else {
+            ds_put_format(errors, "%s: invalid crypt_offset '%s' (must be "
+                          "0 to 63, in 4-byte units)\n", name, value);
+            *errp = EINVAL;
+        }
+    } else if (!strcmp(key, "vc")) {
+        if (!strcmp(value, "none")) {
+            cfg->psp_has_vc = false;
+        } else if (str_to_ullong(value, 0, &x)) {
+            cfg->psp_has_vc = true;
+            cfg->psp_vc = x;
+        } else {
+            ds_put_format(errors, "%s: invalid vc '%s' (must be 'none' or "
+                          "a 64-bit number)\n", name, value);
+            *errp = EINVAL;
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Checks the options of port 'name' together.  Returns 0, or EINVAL after
+ * describing the problem in 'errors'. */
+int
+netdev_psp_check_config(const char *name,
+                        const struct netdev_tunnel_config *cfg,
+                        struct ds *errors)
+{
+    if (cfg->psp_has_version && psp_version_is_gmac(cfg->psp_version)
+        && cfg->psp_crypt_off) {
+        ds_put_format(errors, "%s: psp_version %d (%s) encrypts nothing and "
+                      "takes no crypt_offset\n", name, cfg->psp_version,
+                      psp_version_name(cfg->psp_version));
+        return EINVAL;
+    }
+    if (cfg->payload_ethertype) {
+        ds_put_format(errors, "%s: psp carries IPv4 and IPv6 only\n", name);
+        return EINVAL;
+    }
+    return 0;
+}
+
+void
+netdev_psp_get_config(const struct netdev_tunnel_config *cfg,
+                      struct smap *args)
+{
+    if (cfg->psp_has_version) {
+        smap_add_format(args, "psp_version", "%d", cfg->psp_version);
+    }
+    if (cfg->psp_crypt_off) {
+        smap_add_format(args, "crypt_offset", "%d", cfg->psp_crypt_off);
+    }
+    if (cfg->psp_has_vc) {
+        smap_add_format(args, "vc", "0x%"PRIx64, cfg->psp_vc);
+    }
+}
+
+/* The datapath. */
+
+int
+netdev_psp_build_header(const struct netdev *netdev,
+                        struct ovs_action_push_tnl *data,
+                        const struct netdev_tnl_build_header_params *params)
+{
+    struct netdev_vport *dev = netdev_vport_cast(netdev);
+    struct psp_port_cfg cfg;
+    struct udp_header *udp;
+
+    udp = netdev_tnl_ip_build_header(data, params, IPPROTO_UDP);
+
+    ovs_mutex_lock(&dev->mutex);
+    udp->udp_dst = dev->tnl_cfg.dst_port;
+    cfg = (struct psp_port_cfg) {
+        .has_version = dev->tnl_cfg.psp_has_version,
+        .version = dev->tnl_cfg.psp_version,
+        .crypt_off = dev->tnl_cfg.psp_crypt_off,
+        .has_vc = dev->tnl_cfg.psp_has_vc,
+        .vc = dev->tnl_cfg.psp_vc,
+    };
+    ovs_mutex_unlock(&dev->mutex);
+
+    /* A nonzero checksum in the template asks push to compute one. */
+    if (params->is_ipv6 || params->flow->tunnel.flags & FLOW_TNL_F_CSUM) {
+        udp->udp_csum = htons(0xffff);
+    }
+    uint64_t assoc = ntohll(params->flow->tunnel.tun_id);
+    data->header_len += sizeof *udp;
+    data->header_len += psp_dp_build_header((uint8_t *) (udp + 1), &cfg,
+                                            assoc);
+    data->tnl_type = OVS_VPORT_TYPE_PSP;
+    return 0;
+}
+
+int
+netdev_psp_push_header(const struct netdev *netdev OVS_UNUSED,
+                       struct dp_packet *packet,
+                       const struct ovs_action_push_tnl *data)
+{
+    const uint8_t *header = (const uint8_t *) data->header;
+    const struct eth_header *eth = (const struct eth_header *) data->header;
+    size_t csum_ofs = (ETH_HEADER_LEN
+                       + (eth->eth_type == htons(ETH_TYPE_IPV6)
+                          ? IPV6_HEADER_LEN : IP_HEADER_LEN)
+                       + offsetof(struct udp_header, udp_csum));
+    ovs_be16 csum;
+
+    /* A nonzero checksum in the template asks for one. */
+    memcpy(&csum, header + csum_ofs, sizeof csum);
+    enum psp_error error = psp_dp_push(packet, data->header,
+                                       data->header_len, csum != 0);
+    return (!error ? 0
+            : error == PSP_E_NO_SA ? ENOENT
+            : error == PSP_E_NO_ROOM ? ENOBUFS
+            : EINVAL);
+}
+
+struct dp_packet *
+netdev_psp_pop_header(struct dp_packet *packet)
+{
+    struct pkt_metadata *md = &packet->md;
+    uint32_t spi;
+    uint64_t vc;
+
+    ovs_assert(packet->l3_ofs > 0);
+    ovs_assert(packet->l4_ofs > 0);
+
+    pkt_metadata_init_tnl(md);
+    if (psp_dp_pop(packet, &md->tunnel, &spi, &vc)) {
+        dp_packet_delete(packet);
+        return NULL;
+    }
+    return packet;
+}
+
+/* The device's PSP counters, which all its "psp" ports share: a packet
+ * that fails is dropped before it can be told which port it was for. */
+int
+netdev_psp_get_custom_stats(const struct netdev *netdev OVS_UNUSED,
+                            struct netdev_custom_stats *custom)
+{
+    struct psp_stats s;
+
+    psp_dp_get_stats(&s);
+
+    const struct {
+        const char *name;
+        uint64_t value;
+    } counters[] = {
+        { "psp_rx_packets", s.rx_packets },
+        { "psp_rx_bytes", s.rx_bytes },
+        { "psp_rx_auth_fail", s.rx_auth_fail },
+        { "psp_rx_error", s.rx_error },
+        { "psp_rx_bad", s.rx_bad },
+        { "psp_rx_stale", s.rx_stale },
+        { "psp_rx_unbound_spi", s.errors[PSP_E_UNBOUND_SPI] },
+        { "psp_tx_packets", s.tx_packets },
+        { "psp_tx_bytes", s.tx_bytes },
+        { "psp_tx_error", s.tx_error },
+        { "psp_tx_no_sa", s.errors[PSP_E_NO_SA] },
+        { "psp_key_rotations", s.key_rotations },
+    };
+
+    custom->size = ARRAY_SIZE(counters);
+    custom->counters = xcalloc(custom->size, sizeof *custom->counters);
+    for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
+        ovs_strlcpy(custom->counters[i].name, counters[i].name,
+                    NETDEV_CUSTOM_STATS_NAME_SIZE);
+        custom->counters[i].value = counters[i].value;
+    }
+    return 0;
+}
+
+/* tnl_push() actions. */
+
+void
+netdev_psp_format_header(struct ds *ds, const uint8_t *psp, size_t len)
+{
+    unsigned int version = (psp[3] >> 2) & 0xf;
+    bool has_vc = (psp[3] & 0x02) && len >= PSP_HDR_LEN + PSP_VC_LEN;
+
+    ds_put_cstr(ds, "psp(version=");
+    if (version == PSP_DP_VERSION_ANY) {
+        ds_put_cstr(ds, "any");
+    } else {
+        ds_put_format(ds, "%u", version);
+    }
+    ds_put_format(ds, ",crypt_offset=%u", psp[2] & 0x3f);
+    if (has_vc) {
+        ovs_be64 vc;
+
+        memcpy(&vc, psp + PSP_HDR_LEN, sizeof vc);
+        ds_put_format(ds, ",vc=0x%"PRIx64, ntohll(vc));
+    }
+    ds_put_format(ds, ",key=0x%"PRIx64")", psp_dp_header_assoc(psp));
+}
+
+int
+netdev_psp_parse_header(const char *s, uint8_t *psp, size_t *lenp)
+{
+    struct psp_port_cfg cfg;
+    uint64_t vc, assoc;
+    unsigned int x;
+    int n = 0;
+
+    memset(&cfg, 0, sizeof cfg);
+    if (!ovs_scan_len(s, &n, "psp(version=")) {
+        return -1;
+    }
+    if (ovs_scan_len(s, &n, "%u", &x)) {
+        if (!psp_version_is_valid(x)) {
+            return -1;
+        }
+        cfg.has_version = true;
+        cfg.version = x;
+    } else if (!ovs_scan_len(s, &n, "any")) {
+        return -1;
+    }
+    if (!ovs_scan_len(s, &n, ",crypt_offset=%u", &x) || x > 63) {
+        return -1;
+    }
+    cfg.crypt_off = x;
+    if (ovs_scan_len(s, &n, ",vc=0x%"SCNx64, &vc)) {
+        cfg.has_vc = true;
+        cfg.vc = vc;
+    }
+    if (!ovs_scan_len(s, &n, ",key=0x%"SCNx64")", &assoc)) {
+        return -1;
+    }
+    *lenp = psp_dp_build_header(psp, &cfg, assoc);
+    return n;
+}
