@@ -23,8 +23,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "netdev.h"
+#include "netdev-provider.h"
+#include "netdev-vport.h"
 #include "openvswitch/dynamic-string.h"
 #include "packets.h"
+#include "smap.h"
+#include "sset.h"
+#include "svec.h"
 #include "unixctl.h"
 #include "util.h"
 
@@ -69,6 +75,25 @@ parse_version(const char *s, enum psp_version *version)
         return false;
     }
     *version = v;
+    return true;
+}
+
+/* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
+static bool
+parse_hex(const char *hex, uint8_t *out, size_t n)
+{
+    if (strlen(hex) != 2 * n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool ok;
+
+        out[i] = hexits_value(hex + 2 * i, 2, &ok);
+        if (!ok) {
+            explicit_bzero(out, n);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -165,14 +190,9 @@ psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
                                       "(64 hex digits)");
         return;
     }
-    for (size_t i = 0; i < key_len; i++) {
-        bool ok;
-        key[i] = hexits_value(hex + 2 * i, 2, &ok);
-        if (!ok) {
-            explicit_bzero(key, sizeof key);
-            unixctl_command_reply_error(conn, "HEXKEY must be hexadecimal");
-            return;
-        }
+    if (!parse_hex(hex, key, key_len)) {
+        unixctl_command_reply_error(conn, "HEXKEY must be hexadecimal");
+        return;
     }
 
     int error = psp_dp_tx_sa_set(&remote, assoc, spi, version, key, key_len);
@@ -213,6 +233,59 @@ psp_unixctl_rotate(struct unixctl_conn *conn, int argc OVS_UNUSED,
     }
 }
 
+/* Appends a line for each "psp" port, sorted by name, with its options. */
+static void
+format_ports(struct ds *s)
+{
+    struct svec lines = SVEC_EMPTY_INITIALIZER;
+    struct ds line = DS_EMPTY_INITIALIZER;
+    struct netdev **vports;
+    size_t n_vports;
+
+    vports = netdev_get_vports(&n_vports);
+    for (size_t i = 0; i < n_vports; i++) {
+        struct netdev *netdev = vports[i];
+
+        char namebuf[NETDEV_VPORT_NAME_BUFSIZE];
+        const char *dpif_port = netdev_vport_get_dpif_port(
+            netdev, namebuf, sizeof namebuf);
+
+        /* Not the datapath's own port (e.g. psp_sys_1000), which all
+         * "psp" ports with that destination port share. */
+        if (!strcmp(netdev_get_type(netdev), "psp")
+            && strcmp(dpif_port, netdev_get_name(netdev))) {
+            const struct netdev_tunnel_config *cfg;
+            struct smap args = SMAP_INITIALIZER(&args);
+
+            cfg = netdev_get_tunnel_config(netdev);
+            ds_clear(&line);
+            ds_put_format(&line, "  %s: dst_port=%d", netdev_get_name(netdev),
+                          ntohs(cfg->dst_port));
+            netdev_get_config(netdev, &args);
+            smap_remove(&args, "dst_port");
+
+            const struct smap_node **nodes = smap_sort(&args);
+            for (size_t j = 0; j < smap_count(&args); j++) {
+                ds_put_format(&line, " %s=%s", nodes[j]->key,
+                              nodes[j]->value);
+            }
+            free(nodes);
+            smap_destroy(&args);
+            svec_add(&lines, ds_cstr(&line));
+        }
+        netdev_close(netdev);
+    }
+    free(vports);
+
+    svec_sort(&lines);
+    ds_put_cstr(s, "ports:\n");
+    for (size_t i = 0; i < lines.n; i++) {
+        ds_put_format(s, "%s\n", lines.names[i]);
+    }
+    svec_destroy(&lines);
+    ds_destroy(&line);
+}
+
 static void
 psp_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                  const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
@@ -237,8 +310,63 @@ psp_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                           st.errors[i]);
         }
     }
+    format_ports(&s);
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
+}
+
+/* psp/test-set-master-keys HEXKEY0 HEXKEY1 (tests only) */
+static void
+psp_unixctl_test_set_master_keys(struct unixctl_conn *conn,
+                                 int argc OVS_UNUSED, const char *argv[],
+                                 void *aux OVS_UNUSED)
+{
+    uint8_t keys[2][PSP_MASTER_KEY_LEN];
+
+    if (!parse_hex(argv[1], keys[0], PSP_MASTER_KEY_LEN)
+        || !parse_hex(argv[2], keys[1], PSP_MASTER_KEY_LEN)) {
+        unixctl_command_reply_error(conn, "master keys are 32 bytes "
+                                    "(64 hex digits) each");
+    } else if (!psp_dp_test_set_master_keys(keys[0], keys[1])) {
+        unixctl_command_reply_error(conn, "could not install master keys");
+    } else {
+        unixctl_command_reply(conn, NULL);
+    }
+    explicit_bzero(keys, sizeof keys);
+}
+
+/* psp/test-bind-spi SPI PEER KEY VERSION (tests only) */
+static void
+psp_unixctl_test_bind_spi(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                          const char *argv[], void *aux OVS_UNUSED)
+{
+    enum psp_version version;
+    struct in6_addr peer;
+    uint64_t spi, assoc;
+
+    if (!parse_u64(argv[1], 16, UINT32_MAX, &spi)
+        || !(spi & PSP_SPI_LOW_MASK)
+        || !parse_addr(argv[2], true, &peer)
+        || !parse_u64(argv[3], 0, UINT64_MAX, &assoc)
+        || !parse_version(argv[4], &version)) {
+        unixctl_command_reply_error(conn, "usage: psp/test-bind-spi "
+                                    "SPI PEER KEY VERSION");
+        return;
+    }
+    psp_dp_test_bind_spi(spi, &peer, assoc, version);
+    unixctl_command_reply(conn, NULL);
+}
+
+/* Whether ovs-vswitchd runs with --enable-dummy, as in the testsuite. */
+static bool
+dummy_enabled(void)
+{
+    struct sset types = SSET_INITIALIZER(&types);
+
+    netdev_enumerate_types(&types);
+    bool enabled = sset_contains(&types, "dummy");
+    sset_destroy(&types);
+    return enabled;
 }
 
 void
@@ -260,4 +388,16 @@ psp_unixctl_register(void)
     unixctl_command_register("psp/rotate", "", 0, 0,
                              psp_unixctl_rotate, NULL);
     unixctl_command_register("psp/show", "", 0, 0, psp_unixctl_show, NULL);
+
+    /* Commands that only the testsuite may have: with them, the reference
+     * vectors, encrypted under published master keys, can be received. */
+    if (dummy_enabled()) {
+        unixctl_command_register("psp/test-set-master-keys",
+                                 "HEXKEY0 HEXKEY1", 2, 2,
+                                 psp_unixctl_test_set_master_keys, NULL);
+        unixctl_command_set_secret("psp/test-set-master-keys");
+        unixctl_command_register("psp/test-bind-spi",
+                                 "SPI PEER KEY VERSION", 4, 4,
+                                 psp_unixctl_test_bind_spi, NULL);
+    }
 }
