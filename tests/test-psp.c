@@ -975,8 +975,9 @@ test_pcap_mutate(struct ovs_cmdl_context *ctx)
     ovs_pcap_close(out);
 }
 
-/* dump FILE: one line per frame with the outer headers' validity and the
- * PSP header's fields, for checks on what an encryptor wrote. */
+/* dump FILE: one line per frame with the outer headers' validity (UDP
+ * checksum: 0, ok or bad) and the PSP header's fields, for checks on what
+ * an encryptor wrote. */
 static void
 test_pcap_dump(struct ovs_cmdl_context *ctx)
 {
@@ -1000,11 +1001,23 @@ test_pcap_dump(struct ovs_cmdl_context *ctx)
         bool len_ok = (v.ip_len == frame_ip
                        && (size_t) ((udp[4] << 8) | udp[5]) + hl == v.ip_len);
 
-        printf("%s %s len=%s udp_dst=%d udp_csum=%d",
+        const char *udp_csum = "0";
+        if (udp[6] || udp[7]) {
+            size_t udp_len = (udp[4] << 8) | udp[5];
+            uint32_t partial = (v6
+                                ? packet_csum_pseudoheader6(
+                                    ALIGNED_CAST(const void *, l3))
+                                : packet_csum_pseudoheader(
+                                    ALIGNED_CAST(const void *, l3)));
+
+            udp_csum = (udp_len + hl <= frame_ip
+                        && !csum_finish(csum_continue(partial, udp, udp_len))
+                        ? "ok" : "bad");
+        }
+        printf("%s %s len=%s udp_dst=%d udp_csum=%s",
                v6 ? "ipv6" : "ipv4",
                v6 ? "-" : csum(l3, hl) ? "csum-bad" : "csum-ok",
-               len_ok ? "ok" : "bad", (udp[2] << 8) | udp[3],
-               (udp[6] << 8) | udp[7]);
+               len_ok ? "ok" : "bad", (udp[2] << 8) | udp[3], udp_csum);
         enum psp_error e = psp_hdr_parse(v.udp_payload, v.udp_payload_len, &h);
         if (e) {
             printf(" psp-error=%s\n", psp_error_name(e));

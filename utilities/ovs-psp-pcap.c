@@ -18,6 +18,7 @@
 
 #include <config.h>
 
+#include <byteswap.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -640,6 +641,31 @@ pcap_io_fopen(const char *name, const char *mode, char **bufp)
     return file;
 }
 
+/* OVS's own pcap writer (e.g. netdev-dummy's tx_pcap) puts a snapshot length
+ * of 1518 in the file header but writes longer frames whole, and libpcap
+ * would cut them to 1518 bytes.  Raises the snapshot length in a mapped
+ * file's header (a private copy) so that every frame is read whole. */
+static void
+pcap_raise_snaplen(uint8_t *map, size_t size)
+{
+    const uint32_t max_snaplen = 262144;
+    uint32_t magic, snaplen;
+
+    if (size < 24) {
+        return;
+    }
+    memcpy(&magic, map, sizeof magic);
+    bool swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+    if (!swapped && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) {
+        return;
+    }
+    memcpy(&snaplen, map + 16, sizeof snaplen);
+    if ((swapped ? bswap_32(snaplen) : snaplen) < max_snaplen) {
+        snaplen = swapped ? bswap_32(max_snaplen) : max_snaplen;
+        memcpy(map + 16, &snaplen, sizeof snaplen);
+    }
+}
+
 /* Opens 'name' for libpcap to read.  A regular file is mapped into memory
  * and read through a memory stream, which saves a copy and the read system
  * calls; anything else (a pipe, say) is read through stdio. */
@@ -654,9 +680,11 @@ pcap_io_map(struct pcap_io *io, const char *name)
         io_error("%s: cannot read capture (%s)", name, ovs_strerror(errno));
     }
     if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0) {
-        void *map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *map = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE, fd, 0);
         if (map != MAP_FAILED) {
             madvise(map, st.st_size, MADV_SEQUENTIAL);
+            pcap_raise_snaplen(map, st.st_size);
             file = fmemopen(map, st.st_size, "rb");
             if (file) {
                 __fsetlocking(file, FSETLOCKING_BYCALLER);
