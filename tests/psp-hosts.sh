@@ -1,0 +1,335 @@
+#!/bin/bash
+# Copyright (c) 2026 The ovs-psp authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at:
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+# psp-hosts.sh: two "hypervisors" in network namespaces, each with its own
+# ovsdb-server and ovs-vswitchd (userspace datapath), joined by a veth
+# underlay, with a "VM" namespace behind each:
+#
+#   vm1 (10.0.0.1) -- hv1 [br-int: psp0] [br-ul: 192.168.100.1] --u1
+#                                                                   | veth
+#   vm2 (10.0.0.2) -- hv2 [br-int: psp0] [br-ul: 192.168.100.2] --u2
+#
+# Usage: psp-hosts.sh OVS_BUILD_DIR demo|check|bench
+#   demo    sets up PSP between the hypervisors, sends ping and TCP traffic,
+#           shows the counters and the capture of the underlay, cleans up
+#   check   the same with assertions (the system test); exit 1 on failure
+#   bench   TCP throughput VM to VM over plain forwarding, Geneve and PSP
+# Run as root.  Needs iproute2, tcpdump, ethtool, python3 (and iperf3 for
+# bench).  PSP_HOSTS_TUNNEL=geneve runs demo or check over Geneve instead,
+# to see the checks fail on a tunnel that does not encrypt.
+
+set -e -o pipefail
+
+build=$(cd "$1" && pwd)
+src=$(cd "$build/../src" && pwd)
+mode=$2
+work=${PSP_HOSTS_DIR:-/tmp/ovs-psp-hosts}
+data_mb=10
+
+PATH=$build/utilities:$build/vswitchd:$build/ovsdb:$PATH
+
+ul_mac() { echo "02:00:00:00:01:0$1"; }
+vm_mac() { echo "02:00:00:00:00:0$1"; }
+other() { echo $((3 - $1)); }
+
+# on N CMD...: runs CMD in hypervisor N's namespace, with its OVS files.
+on() {
+    local n=$1
+    shift
+    ip netns exec "psp-hv$n" env OVS_RUNDIR="$work/hv$n" \
+        OVS_LOGDIR="$work/hv$n" OVS_DBDIR="$work/hv$n" \
+        OVS_SYSCONFDIR="$work/hv$n" "$@"
+}
+vsctl() { local n=$1; shift; on "$n" ovs-vsctl --db="unix:$work/hv$n/db.sock" "$@"; }
+appctl() { local n=$1; shift; on "$n" ovs-appctl --target="$work/hv$n/ovs-vswitchd.ctl" "$@"; }
+ofctl() { local n=$1; shift; on "$n" ovs-ofctl "$@"; }
+vm() { local n=$1; shift; ip netns exec "psp-vm$n" "$@"; }
+
+cleanup() {
+    local n pid
+    for n in 1 2; do
+        for pid in "$work/hv$n/ovs-vswitchd.pid" "$work/hv$n/ovsdb-server.pid"; do
+            test -f "$pid" && kill "$(cat "$pid")" 2>/dev/null || true
+        done
+    done
+    test -f "$work/tcpdump.pid" && kill "$(cat "$work/tcpdump.pid")" 2>/dev/null || true
+    sleep 0.5
+    for n in 1 2; do
+        ip netns del "psp-hv$n" 2>/dev/null || true
+        ip netns del "psp-vm$n" 2>/dev/null || true
+    done
+}
+
+# Namespaces and links.  The VMs' MTU leaves room for the tunnel's overhead
+# on a 1500-byte underlay (PSP over IPv4 adds 56 bytes, Geneve 50).
+make_hosts() {
+    local n
+    cleanup
+    rm -rf "$work"
+    for n in 1 2; do
+        mkdir -p "$work/hv$n"
+        ip netns add "psp-hv$n"
+        ip netns add "psp-vm$n"
+        ip netns exec "psp-hv$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        ip netns exec "psp-hv$n" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+        ip netns exec "psp-hv$n" ip link set lo up
+        vm "$n" ip link set lo up
+        ip link add eth0 netns "psp-vm$n" address "$(vm_mac "$n")" mtu 1400 \
+            type veth peer name "vm${n}p" netns "psp-hv$n"
+        vm "$n" ip addr add "10.0.0.$n/24" dev eth0
+        vm "$n" ip link set eth0 up
+        vm "$n" ip neigh add "10.0.0.$(other "$n")" \
+            lladdr "$(vm_mac "$(other "$n")")" dev eth0
+        # OVS reads the VMs' frames as they are: no checksum offload.
+        vm "$n" ethtool -K eth0 tx off >/dev/null
+        on "$n" ip link set "vm${n}p" up
+    done
+    ip link add u1 netns psp-hv1 type veth peer name u2 netns psp-hv2
+    on 1 ip link set u1 up
+    on 2 ip link set u2 up
+}
+
+start_ovs() {
+    local n=$1 d=$work/hv$1
+    on "$n" ovsdb-tool create "$d/conf.db" "$src/vswitchd/vswitch.ovsschema"
+    on "$n" ovsdb-server "$d/conf.db" --remote="punix:$d/db.sock" \
+        --pidfile="$d/ovsdb-server.pid" --log-file="$d/ovsdb-server.log" \
+        --unixctl="$d/ovsdb-server.ctl" --detach --no-chdir -vconsole:off
+    vsctl "$n" --no-wait init
+    on "$n" ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" \
+        --log-file="$d/ovs-vswitchd.log" --unixctl="$d/ovs-vswitchd.ctl" \
+        --detach --no-chdir -vconsole:off
+}
+
+# configure N psp|geneve|plain: the bridges of hypervisor N.
+configure() {
+    local n=$1 tun=$2 o
+    o=$(other "$n")
+    vsctl "$n" -- add-br br-ul -- set bridge br-ul datapath_type=netdev \
+                    other-config:hwaddr="$(ul_mac "$n")" \
+               -- add-port br-ul "u$n"
+    on "$n" ip addr add "192.168.100.$n/24" dev br-ul
+    on "$n" ip link set br-ul up
+    if test "$tun" = plain; then
+        # The VMs share the underlay's L2: OVS forwards, nothing else.
+        vsctl "$n" add-port br-ul "vm${n}p"
+        return
+    fi
+    vsctl "$n" -- add-br br-int -- set bridge br-int datapath_type=netdev \
+               -- add-port br-int "vm${n}p" \
+                    -- set interface "vm${n}p" ofport_request=1 \
+               -- add-port br-int tun0 -- set interface tun0 type="$tun" \
+                    ofport_request=2 options:remote_ip="192.168.100.$o" \
+                    options:key=7
+    ofctl "$n" del-flows br-int
+    ofctl "$n" add-flow br-int in_port=1,ip,actions=output:2
+    ofctl "$n" add-flow br-int "in_port=2,tun_id=7,ip,actions=mod_dl_src:$(vm_mac "$o"),mod_dl_dst:$(vm_mac "$n"),output:1"
+    appctl "$n" tnl/neigh/set br-ul "192.168.100.$o" "$(ul_mac "$o")" >/dev/null
+}
+
+# The control plane's job: each side allocates a receive SPI for the other
+# and hands it the SPI and key, which the other installs as its transmit SA.
+exchange_sas() {
+    local n o reply spi key
+    for n in 1 2; do
+        o=$(other "$n")
+        reply=$(appctl "$n" psp/alloc-spi "192.168.100.$o" 7 1)
+        spi=$(echo "$reply" | sed -n 's/^spi=0x\([0-9a-f]*\) .*/\1/p')
+        key=$(echo "$reply" | sed -n 's/.* key=\([0-9a-f]*\)$/\1/p')
+        appctl "$o" psp/add-sa "192.168.100.$n" 7 "$spi" 1 "$key"
+        echo "hv$n allocated SPI 0x$spi for hv$o; hv$o installed it as its transmit SA"
+    done
+    unset reply key
+}
+
+setup() {
+    local tun=$1 n
+    make_hosts
+    for n in 1 2; do
+        start_ovs "$n"
+        configure "$n" "$tun"
+    done
+    test "$tun" = psp && exchange_sas
+    # Wait until OVS has its routes and the VMs reach each other.
+    for n in $(seq 50); do
+        vm 1 ping -c 1 -W 1 10.0.0.2 >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "psp-hosts: vm1 cannot reach vm2 over $tun" >&2
+    return 1
+}
+
+start_capture() {
+    on 2 tcpdump -i u2 -s 0 -U -w "$work/underlay.pcap" 2>"$work/tcpdump.log" &
+    echo $! > "$work/tcpdump.pid"
+    for _ in $(seq 50); do
+        grep -q listening "$work/tcpdump.log" 2>/dev/null && return
+        sleep 0.1
+    done
+}
+
+stop_capture() {
+    sleep 0.5
+    kill "$(cat "$work/tcpdump.pid")"
+    wait "$(cat "$work/tcpdump.pid")" 2>/dev/null || true
+    rm -f "$work/tcpdump.pid"
+}
+
+# tcp_transfer: sends $data_mb MB of random bytes from vm1 to vm2 over TCP
+# and prints the SHA-256 of what was sent and of what was received.
+tcp_transfer() {
+    head -c $((data_mb * 1048576)) /dev/urandom > "$work/data"
+    vm 2 timeout 120 python3 -c '
+import hashlib, socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.2", 5001))
+s.listen(1)
+c, _ = s.accept()
+h, n = hashlib.sha256(), 0
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+print(n, h.hexdigest())' > "$work/received" &
+    local server=$!
+    sleep 0.5
+    vm 1 timeout 120 python3 -c '
+import socket, sys
+data = open(sys.argv[1], "rb").read()
+s = socket.create_connection(("10.0.0.2", 5001))
+s.sendall(data)
+s.close()' "$work/data"
+    wait $server
+    echo "sent:     $(stat -c %s "$work/data") $(sha256sum < "$work/data" | cut -d' ' -f1)"
+    echo "received: $(cat "$work/received")"
+}
+
+# payload_leaks PCAP DATA: counts 32-byte pieces of DATA, taken every
+# 64 KiB, that appear in PCAP.
+payload_leaks() {
+    python3 -c '
+import sys
+cap = open(sys.argv[1], "rb").read()
+data = open(sys.argv[2], "rb").read()
+print(sum(1 for i in range(0, len(data) - 32, 65536)
+          if data[i:i + 32] in cap))' "$1" "$2"
+}
+
+run_traffic() {
+    start_capture
+    echo "--- ping vm1 -> vm2"
+    vm 1 ping -c 3 -i 0.2 10.0.0.2
+    echo "--- ${data_mb} MB over TCP, vm1 -> vm2"
+    tcp_transfer | tee "$work/transfer"
+    stop_capture
+}
+
+failures=0
+check() {
+    local what=$1
+    shift
+    if "$@"; then
+        echo "PASS: $what"
+    else
+        echo "FAIL: $what"
+        failures=$((failures + 1))
+    fi
+}
+
+case $mode in
+demo|check)
+    trap cleanup EXIT
+    tunnel=${PSP_HOSTS_TUNNEL:-psp}
+    echo "=== two hypervisors, userspace datapath, $tunnel between them"
+    setup "$tunnel"
+    for n in 1 2; do
+        echo "--- hv$n: ovs-vsctl show (psp0 is interface tun0)"
+        vsctl "$n" show | sed -n '/Bridge br-int/,$p'
+    done
+    run_traffic
+    echo
+    echo "=== counters"
+    for n in 1 2; do
+        echo "--- hv$n: ovs-appctl psp/show"
+        appctl "$n" psp/show
+    done
+    vsctl 2 --timeout=10 wait-until interface tun0 \
+        'statistics:psp_rx_packets>0' >/dev/null 2>&1 || true
+    echo "--- hv2: ovs-vsctl get interface tun0 statistics"
+    vsctl 2 get interface tun0 statistics | tr ',' '\n' | tr -d ' {}' \
+        | grep psp_ || true
+    echo
+    echo "=== the underlay, as captured on hv2's veth"
+    total=$(tcpdump -nn -r "$work/underlay.pcap" 2>/dev/null | wc -l)
+    other_pkts=$(tcpdump -nn -r "$work/underlay.pcap" \
+                     'not (udp dst port 1000)' 2>/dev/null | wc -l)
+    leaks=$(payload_leaks "$work/underlay.pcap" "$work/data")
+    tcpdump -nn -r "$work/underlay.pcap" -c 4 2>/dev/null
+    echo "--- one packet in full: UDP to port 1000; the PSP header (next"
+    echo "    header, crypt offset, version, SPI, IV) and then only ciphertext"
+    tcpdump -nn -X -r "$work/underlay.pcap" -c 1 'greater 1000' 2>/dev/null \
+        | head -12
+    echo "--- $total packets captured, $other_pkts not to UDP port 1000;" \
+         "$leaks of the sent data's 32-byte samples found in the capture"
+    if test "$mode" = check; then
+        echo
+        echo "=== checks"
+        sums_match() {
+            test "$(sed -n 's/^sent: *//p' "$work/transfer")" \
+                 = "$(sed -n 's/^received: *//p' "$work/transfer")"
+        }
+        check "10 MB over TCP arrive intact (size and SHA-256)" sums_match
+        check "the capture holds traffic ($total packets)" test "$total" -gt 7000
+        check "every packet on the underlay is UDP to port 1000" \
+            test "$other_pkts" = 0
+        check "none of the payload is on the wire" test "$leaks" = 0
+        dropped() {
+            appctl "$1" psp/show | grep -q '^  drops'
+        }
+        check "no PSP drops on hv1" eval '! dropped 1'
+        check "no PSP drops on hv2" eval '! dropped 2'
+        check "hv2's tun0 statistics count what it decrypted" \
+            test "$(vsctl 2 get interface tun0 statistics:psp_rx_packets)" -gt 7000
+        echo "psp-hosts: $failures checks failed"
+        test $failures = 0
+    fi
+    ;;
+bench)
+    trap cleanup EXIT
+    echo "TCP throughput vm1 -> vm2 (iperf3, 10 s, one stream), same topology:"
+    for tun in plain geneve psp; do
+        setup "$tun" >/dev/null
+        vm 2 iperf3 -s -1 -D -B 10.0.0.2 >/dev/null
+        sleep 0.5
+        gbps=$(vm 1 iperf3 -c 10.0.0.2 -t 10 -J \
+                 | python3 -c 'import json, sys
+print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))')
+        echo "$tun $gbps" >> "$work/../psp-bench.$$"
+        printf '  %-7s %s Gbit/s\n' "$tun" "$gbps"
+    done
+    awk '{g[$1] = $2} END {
+        printf "  psp/geneve %.2f, psp/plain %.2f, geneve/plain %.2f\n",
+               g["psp"] / g["geneve"], g["psp"] / g["plain"],
+               g["geneve"] / g["plain"]}' "$work/../psp-bench.$$"
+    rm -f "$work/../psp-bench.$$"
+    ;;
+*)
+    echo "usage: $0 OVS_BUILD_DIR demo|check|bench" >&2
+    exit 2
+    ;;
+esac
