@@ -73,7 +73,8 @@ cleanup() {
 }
 
 # Namespaces and links.  The VMs' MTU leaves room for the tunnel's overhead
-# on a 1500-byte underlay (PSP over IPv4 adds 56 bytes, Geneve 50).
+# on a 1500-byte underlay (PSP over IPv4 adds 60 bytes to an IP packet,
+# Geneve 50).
 make_hosts() {
     local n
     cleanup
