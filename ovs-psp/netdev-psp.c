@@ -31,6 +31,7 @@
 #include "psp-dp.h"
 #include "psp.h"
 #include "smap.h"
+#include "tun-metadata.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(netdev_psp);
@@ -66,14 +67,17 @@ netdev_psp_parse_option(const char *name, const char *key, const char *value,
             *errp = EINVAL;
         }
     } else if (!strcmp(key, "vc")) {
+        cfg->psp_has_vc = cfg->psp_vc_flow = false;
         if (!strcmp(value, "none")) {
-            cfg->psp_has_vc = false;
-        } else if (str_to_ullong(value, 0, &x)) {
+            /* No VC. */
+        } else if (!strcmp(value, "flow")) {
+            cfg->psp_vc_flow = true;
+        } else if (value[0] != '-' && str_to_ullong(value, 0, &x)) {
             cfg->psp_has_vc = true;
             cfg->psp_vc = x;
         } else {
-            ds_put_format(errors, "%s: invalid vc '%s' (must be 'none' or "
-                          "a 64-bit number)\n", name, value);
+            ds_put_format(errors, "%s: invalid vc '%s' (must be 'none', "
+                          "'flow' or a 64-bit number)\n", name, value);
             *errp = EINVAL;
         }
     } else {
@@ -115,10 +119,64 @@ netdev_psp_get_config(const struct netdev_tunnel_config *cfg,
     }
     if (cfg->psp_has_vc) {
         smap_add_format(args, "vc", "0x%"PRIx64, cfg->psp_vc);
+    } else if (cfg->psp_vc_flow) {
+        smap_add(args, "vc", "flow");
     }
 }
 
 /* The datapath. */
+
+/* The SPI and VC of a received packet reach the OpenFlow pipeline as tunnel
+ * metadata options, in Geneve's format, of a class from Geneve's range for
+ * experimental use: map them to tun_metadata fields with "ovs-ofctl
+ * add-tlv-map".  On transmit, "vc=flow" takes the VC from the same option
+ * of the flow. */
+#define PSP_TNL_OPT_CLASS 0xfff0
+#define PSP_TNL_OPT_SPI 1       /* 4 bytes. */
+#define PSP_TNL_OPT_VC 2        /* 8 bytes. */
+
+static void
+put_tnl_opt(struct flow_tnl *tnl, uint8_t type, const void *data,
+            size_t len)
+{
+    struct geneve_opt *opt;
+
+    opt = ALIGNED_CAST(struct geneve_opt *,
+                       tnl->metadata.opts.u8 + tnl->metadata.present.len);
+    opt->opt_class = htons(PSP_TNL_OPT_CLASS);
+    opt->type = type;
+    opt->r1 = opt->r2 = opt->r3 = 0;
+    opt->length = len / 4;
+    memcpy(opt + 1, data, len);
+    tnl->metadata.present.len += sizeof *opt + len;
+}
+
+/* Finds the VC option in the tunnel metadata of 'flow'. */
+static bool
+get_flow_vc(const struct flow_tnl *tnl, uint64_t *vc)
+{
+    struct geneve_opt opts[TLV_TOT_OPT_SIZE / sizeof(struct geneve_opt)];
+    bool crit;
+    int len = tun_metadata_to_geneve_header(tnl, opts, &crit);
+    const uint8_t *p = (const uint8_t *) opts;
+
+    for (int ofs = 0; ofs + (int) sizeof *opts <= len; ) {
+        const struct geneve_opt *opt = ALIGNED_CAST(const struct geneve_opt *,
+                                                    p + ofs);
+        size_t data_len = opt->length * 4;
+
+        if (opt->opt_class == htons(PSP_TNL_OPT_CLASS)
+            && opt->type == PSP_TNL_OPT_VC && data_len == sizeof *vc) {
+            ovs_be64 x;
+
+            memcpy(&x, opt + 1, sizeof x);
+            *vc = ntohll(x);
+            return true;
+        }
+        ofs += sizeof *opt + data_len;
+    }
+    return false;
+}
 
 int
 netdev_psp_build_header(const struct netdev *netdev,
@@ -140,7 +198,13 @@ netdev_psp_build_header(const struct netdev *netdev,
         .has_vc = dev->tnl_cfg.psp_has_vc,
         .vc = dev->tnl_cfg.psp_vc,
     };
+    bool vc_flow = dev->tnl_cfg.psp_vc_flow;
     ovs_mutex_unlock(&dev->mutex);
+
+    if (vc_flow) {
+        /* A flow without the option sends without a VC. */
+        cfg.has_vc = get_flow_vc(&params->flow->tunnel, &cfg.vc);
+    }
 
     /* A nonzero checksum in the template asks push to compute one. */
     if (params->is_ipv6 || params->flow->tunnel.flags & FLOW_TNL_F_CSUM) {
@@ -187,11 +251,21 @@ netdev_psp_pop_header(struct dp_packet *packet)
     ovs_assert(packet->l3_ofs > 0);
     ovs_assert(packet->l4_ofs > 0);
 
+    bool has_vc;
+
     pkt_metadata_init_tnl(md);
-    if (psp_dp_pop(packet, &md->tunnel, &spi, &vc)) {
+    if (psp_dp_pop(packet, &md->tunnel, &spi, &vc, &has_vc)) {
         dp_packet_delete(packet);
         return NULL;
     }
+
+    ovs_be32 spi_be = htonl(spi);
+    put_tnl_opt(&md->tunnel, PSP_TNL_OPT_SPI, &spi_be, sizeof spi_be);
+    if (has_vc) {
+        ovs_be64 vc_be = htonll(vc);
+        put_tnl_opt(&md->tunnel, PSP_TNL_OPT_VC, &vc_be, sizeof vc_be);
+    }
+    md->tunnel.flags |= FLOW_TNL_F_UDPIF;
     return packet;
 }
 

@@ -562,7 +562,8 @@ psp_dp_push(struct dp_packet *packet, const void *header, size_t header_len,
 
 static enum psp_error
 psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
-             struct flow_tnl *tnl, uint32_t *spi, uint64_t *vc)
+             struct flow_tnl *tnl, uint32_t *spi, uint64_t *vc,
+             bool *has_vc)
 {
     unsigned int hlen;
     struct udp_header *udp = netdev_tnl_ip_extract_tnl_md(packet, tnl, &hlen);
@@ -627,6 +628,9 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
     tnl->flags |= FLOW_TNL_F_KEY;
     *spi = h.spi;
     *vc = h.has_vc ? h.vc : 0;
+    if (has_vc) {
+        *has_vc = h.has_vc;
+    }
 
     dp_packet_reset_packet(packet, hlen + UDP_HEADER_LEN + h.payload_ofs);
     dp_packet_set_size(packet, inner_len);
@@ -637,14 +641,14 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
 
 enum psp_error
 psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl, uint32_t *spi,
-           uint64_t *vc)
+           uint64_t *vc, bool *has_vc)
 {
     struct psp_dp_thread *t;
 
     psp_dp_init();
     t = psp_dp_thread_get();
 
-    enum psp_error error = psp_dp_pop__(t, packet, tnl, spi, vc);
+    enum psp_error error = psp_dp_pop__(t, packet, tnl, spi, vc, has_vc);
     if (error) {
         psp_stats_count_error(&t->stats, error);
         COVERAGE_INC(psp_rx_drop);

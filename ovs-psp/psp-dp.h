@@ -107,10 +107,11 @@ enum psp_error psp_dp_push(struct dp_packet *packet, const void *header,
 /* Decapsulates 'packet' (Ethernet, IP, UDP to the PSP port, with l3 and l4
  * offsets set): verifies, decrypts and strips it down to the inner IP
  * packet, whose packet_type it sets.  Fills 'tnl' with the outer addresses
- * and ports and tun_id with the SPI's association, and '*spi' and '*vc'.
- * On error the packet must be dropped. */
+ * and ports and tun_id with the SPI's association, '*spi', '*vc' (0 if the
+ * packet has none) and, if nonnull, '*has_vc'.  On error the packet must be
+ * dropped. */
 enum psp_error psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl,
-                          uint32_t *spi, uint64_t *vc);
+                          uint32_t *spi, uint64_t *vc, bool *has_vc);
 
 /* Counters of all threads. */
 void psp_dp_get_stats(struct psp_stats *);

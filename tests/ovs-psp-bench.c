@@ -327,7 +327,7 @@ bench_datapath(double seconds)
                 p->l3_ofs = 14;
                 p->l4_ofs = 34;
                 memset(&tnl, 0, sizeof tnl);
-                if (psp_dp_pop(p, &tnl, &rx_spi, &vc)) {
+                if (psp_dp_pop(p, &tnl, &rx_spi, &vc, NULL)) {
                     ovs_fatal(0, "pop failed");
                 }
             }

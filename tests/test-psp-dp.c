@@ -225,7 +225,7 @@ test_push_pop(bool v6)
     uint64_t vc;
     memset(&tnl, 0, sizeof tnl);
     set_rx_offsets(p, v6);
-    CHECK_ERR(psp_dp_pop(p, &tnl, &rx_spi, &vc), PSP_OK);
+    CHECK_ERR(psp_dp_pop(p, &tnl, &rx_spi, &vc, NULL), PSP_OK);
     CHECK(dp_packet_size(p) == 200);
     CHECK(!memcmp(dp_packet_data(p), dp_packet_data(orig), 200));
     CHECK(p->packet_type == htonl(PT_IPV4));
@@ -246,8 +246,8 @@ test_push_pop(bool v6)
     struct dp_packet *pc_bad = dp_packet_clone(pc);
     set_rx_offsets(pc_bad, v6);
     ((uint8_t *) dp_packet_data(pc_bad))[outer + 6] ^= 1;
-    CHECK_ERR(psp_dp_pop(pc, &tnl, &rx_spi, &vc), PSP_OK);
-    CHECK_ERR(psp_dp_pop(pc_bad, &tnl, &rx_spi, &vc), PSP_E_TRUNCATED);
+    CHECK_ERR(psp_dp_pop(pc, &tnl, &rx_spi, &vc, NULL), PSP_OK);
+    CHECK_ERR(psp_dp_pop(pc_bad, &tnl, &rx_spi, &vc, NULL), PSP_E_TRUNCATED);
 
     dp_packet_delete(p);
     dp_packet_delete(p2);
@@ -310,7 +310,7 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
         ((uint8_t *) dp_packet_data(bad))[i] ^= 0x20;
         set_rx_offsets(bad, false);
         memset(&tnl, 0, sizeof tnl);
-        if (psp_dp_pop(bad, &tnl, &spi, &vc) == PSP_OK) {
+        if (psp_dp_pop(bad, &tnl, &spi, &vc, NULL) == PSP_OK) {
             fprintf(stderr, "byte %"PRIuSIZE" tampered, popped\n", i);
             n_failures++;
         }
@@ -322,7 +322,7 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     struct dp_packet *t = dp_packet_clone(good);
     dp_packet_set_size(t, dp_packet_size(t) - 1);
     set_rx_offsets(t, false);
-    CHECK_ERR(psp_dp_pop(t, &tnl, &spi, &vc), PSP_E_TRUNCATED);
+    CHECK_ERR(psp_dp_pop(t, &tnl, &spi, &vc, NULL), PSP_E_TRUNCATED);
     dp_packet_delete(t);
 
     /* Authentic, but from another peer than the SPI was given to. */
@@ -333,7 +333,7 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     ovs_be16 sum = csum(oip, IP_HEADER_LEN);
     memcpy(oip + 10, &sum, 2);
     set_rx_offsets(other, false);
-    CHECK_ERR(psp_dp_pop(other, &tnl, &spi, &vc), PSP_E_UNBOUND_SPI);
+    CHECK_ERR(psp_dp_pop(other, &tnl, &spi, &vc, NULL), PSP_E_UNBOUND_SPI);
     dp_packet_delete(other);
 
     /* Re-key with no change to the template: the next packet uses the new
@@ -346,10 +346,10 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK_ERR(psp_dp_push(after, tmpl, tlen, false), PSP_OK);
     CHECK(get_spi(after, false) == spi_new && spi_new != spi_old);
     set_rx_offsets(after, false);
-    CHECK_ERR(psp_dp_pop(after, &tnl, &spi, &vc), PSP_OK);
+    CHECK_ERR(psp_dp_pop(after, &tnl, &spi, &vc, NULL), PSP_OK);
     /* Packets of the old SA in flight still open. */
     set_rx_offsets(before, false);
-    CHECK_ERR(psp_dp_pop(before, &tnl, &spi, &vc), PSP_OK);
+    CHECK_ERR(psp_dp_pop(before, &tnl, &spi, &vc, NULL), PSP_OK);
 
     /* Rotation: one keeps old SPIs working, the second makes them stale. */
     struct dp_packet *old1 = vm_packet(64, 0);
@@ -357,10 +357,10 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     struct dp_packet *old2 = dp_packet_clone(old1);
     CHECK(psp_dp_rotate());
     set_rx_offsets(old1, false);
-    CHECK_ERR(psp_dp_pop(old1, &tnl, &spi, &vc), PSP_OK);
+    CHECK_ERR(psp_dp_pop(old1, &tnl, &spi, &vc, NULL), PSP_OK);
     CHECK(psp_dp_rotate());
     set_rx_offsets(old2, false);
-    CHECK_ERR(psp_dp_pop(old2, &tnl, &spi, &vc), PSP_E_STALE);
+    CHECK_ERR(psp_dp_pop(old2, &tnl, &spi, &vc, NULL), PSP_E_STALE);
 
     /* VC in clear (offset 2), for the pipeline. */
     struct psp_port_cfg vcfg = { .crypt_off = 2, .has_vc = true,
@@ -370,7 +370,7 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     struct dp_packet *pv = vm_packet(80, 0);
     CHECK_ERR(psp_dp_push(pv, tmpl, tlen, false), PSP_OK);
     set_rx_offsets(pv, false);
-    CHECK_ERR(psp_dp_pop(pv, &tnl, &spi, &vc), PSP_OK);
+    CHECK_ERR(psp_dp_pop(pv, &tnl, &spi, &vc, NULL), PSP_OK);
     CHECK(vc == 0x1234567890abcdefull && dp_packet_size(pv) == 80);
 
     /* Counters count all of it. */
