@@ -34,7 +34,9 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-dp.c \
 	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-unixctl.c \
-	psp/ovs-psp/psp-unixctl.h
+	psp/ovs-psp/psp-unixctl.h \
+	psp/ovs-psp/psp-vsctl.c \
+	psp/ovs-psp/psp-vsctl.h
 lib_libopenvswitch_la_LIBADD += psp/lib/libpsp.la
 
 # ovs-psp-pcap: offline PSP encryption and decryption of pcap files.
@@ -60,7 +62,8 @@ TESTSUITE_AT += \
 	psp/tests/ovs-psp-pcap.at \
 	psp/tests/psp-dp.at \
 	psp/tests/psp-appctl.at \
-	psp/tests/psp-tunnel.at
+	psp/tests/psp-tunnel.at \
+	psp/tests/psp-ovsdb.at
 
 # The programs, atlocal and testsuite that the psp tests use (check-psp-only
 # in the top-level Makefile).  Building single programs skips BUILT_SOURCES,
