@@ -658,6 +658,44 @@ psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl, uint32_t *spi,
     return error;
 }
 
+/* Management. */
+
+/* Parses 's' as an IPv4 or IPv6 address (IPv4 as v4-mapped), or "any" if
+ * 'any_ok' (all-zeros). */
+bool
+psp_dp_parse_addr(const char *s, bool any_ok, struct in6_addr *addr)
+{
+    ovs_be32 ip4;
+
+    if (any_ok && !strcmp(s, "any")) {
+        memset(addr, 0, sizeof *addr);
+        return true;
+    } else if (ip_parse(s, &ip4)) {
+        *addr = in6_addr_mapped_ipv4(ip4);
+        return ip4 != 0;
+    }
+    return ipv6_parse(s, addr) && ipv6_addr_is_set(addr);
+}
+
+/* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
+bool
+psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n)
+{
+    if (strlen(hex) != 2 * n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool ok;
+
+        out[i] = hexits_value(hex + 2 * i, 2, &ok);
+        if (!ok) {
+            explicit_bzero(out, n);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Management view. */
 
 void

@@ -113,6 +113,13 @@ enum psp_error psp_dp_push(struct dp_packet *packet, const void *header,
 enum psp_error psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl,
                           uint32_t *spi, uint64_t *vc, bool *has_vc);
 
+/* Parses 's' as an IPv4 address (v4-mapped) or IPv6 address, or as "any"
+ * (all-zeros) if 'any_ok'. */
+bool psp_dp_parse_addr(const char *s, bool any_ok, struct in6_addr *);
+
+/* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
+bool psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n);
+
 /* Counters of all threads. */
 void psp_dp_get_stats(struct psp_stats *);
 

@@ -37,23 +37,6 @@
 #include "psp-dp.h"
 #include "psp.h"
 
-/* Parses 's' as an IPv4 or IPv6 address (IPv4 as v4-mapped), or "any" if
- * 'any_ok' (all-zeros). */
-static bool
-parse_addr(const char *s, bool any_ok, struct in6_addr *addr)
-{
-    ovs_be32 ip4;
-
-    if (any_ok && !strcmp(s, "any")) {
-        memset(addr, 0, sizeof *addr);
-        return true;
-    } else if (ip_parse(s, &ip4)) {
-        *addr = in6_addr_mapped_ipv4(ip4);
-        return ip4 != 0;
-    }
-    return ipv6_parse(s, addr) && ipv6_addr_is_set(addr);
-}
-
 static bool
 parse_u64(const char *s, int base, uint64_t max, uint64_t *x)
 {
@@ -78,25 +61,6 @@ parse_version(const char *s, enum psp_version *version)
     return true;
 }
 
-/* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
-static bool
-parse_hex(const char *hex, uint8_t *out, size_t n)
-{
-    if (strlen(hex) != 2 * n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool ok;
-
-        out[i] = hexits_value(hex + 2 * i, 2, &ok);
-        if (!ok) {
-            explicit_bzero(out, n);
-            return false;
-        }
-    }
-    return true;
-}
-
 static void
 put_hex(struct ds *s, const uint8_t *p, size_t n)
 {
@@ -116,7 +80,7 @@ psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
     uint64_t assoc;
     uint32_t spi;
 
-    if (!parse_addr(argv[1], true, &peer)) {
+    if (!psp_dp_parse_addr(argv[1], true, &peer)) {
         unixctl_command_reply_error(conn, "PEER must be an IPv4 or IPv6 "
                                     "address, or \"any\"");
         return;
@@ -160,7 +124,7 @@ psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
     struct in6_addr remote;
     uint64_t assoc, spi;
 
-    if (!parse_addr(argv[1], false, &remote)) {
+    if (!psp_dp_parse_addr(argv[1], false, &remote)) {
         unixctl_command_reply_error(conn, "REMOTE must be an IPv4 or IPv6 "
                                     "address");
         return;
@@ -190,7 +154,7 @@ psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
                                       "(64 hex digits)");
         return;
     }
-    if (!parse_hex(hex, key, key_len)) {
+    if (!psp_dp_parse_hex(hex, key, key_len)) {
         unixctl_command_reply_error(conn, "HEXKEY must be hexadecimal");
         return;
     }
@@ -212,7 +176,7 @@ psp_unixctl_del_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
     struct in6_addr remote;
     uint64_t assoc;
 
-    if (!parse_addr(argv[1], false, &remote)
+    if (!psp_dp_parse_addr(argv[1], false, &remote)
         || !parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
         unixctl_command_reply_error(conn, "usage: psp/del-sa REMOTE KEY");
     } else if (!psp_dp_tx_sa_del(&remote, assoc)) {
@@ -323,8 +287,8 @@ psp_unixctl_test_set_master_keys(struct unixctl_conn *conn,
 {
     uint8_t keys[2][PSP_MASTER_KEY_LEN];
 
-    if (!parse_hex(argv[1], keys[0], PSP_MASTER_KEY_LEN)
-        || !parse_hex(argv[2], keys[1], PSP_MASTER_KEY_LEN)) {
+    if (!psp_dp_parse_hex(argv[1], keys[0], PSP_MASTER_KEY_LEN)
+        || !psp_dp_parse_hex(argv[2], keys[1], PSP_MASTER_KEY_LEN)) {
         unixctl_command_reply_error(conn, "master keys are 32 bytes "
                                     "(64 hex digits) each");
     } else if (!psp_dp_test_set_master_keys(keys[0], keys[1])) {
@@ -346,7 +310,7 @@ psp_unixctl_test_bind_spi(struct unixctl_conn *conn, int argc OVS_UNUSED,
 
     if (!parse_u64(argv[1], 16, UINT32_MAX, &spi)
         || !(spi & PSP_SPI_LOW_MASK)
-        || !parse_addr(argv[2], true, &peer)
+        || !psp_dp_parse_addr(argv[2], true, &peer)
         || !parse_u64(argv[3], 0, UINT64_MAX, &assoc)
         || !parse_version(argv[4], &version)) {
         unixctl_command_reply_error(conn, "usage: psp/test-bind-spi "
