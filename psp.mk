@@ -33,6 +33,8 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/netdev-psp.h \
 	psp/ovs-psp/psp-dp.c \
 	psp/ovs-psp/psp-dp.h \
+	psp/ovs-psp/psp-ovsdb.c \
+	psp/ovs-psp/psp-ovsdb.h \
 	psp/ovs-psp/psp-unixctl.c \
 	psp/ovs-psp/psp-unixctl.h \
 	psp/ovs-psp/psp-vsctl.c \
