@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <openssl/core_names.h>
@@ -36,6 +37,99 @@ static uint64_t
 psp_new_uid(void)
 {
     return atomic_fetch_add_explicit(&next_uid, 1, memory_order_relaxed);
+}
+
+/* Secure memory for keys.  Each size class (64, 128, ..., 4096 bytes) takes
+ * blocks from arenas mapped for it alone and flagged not to be dumped, and
+ * keeps a free list threaded through its wiped free blocks.  Arenas are
+ * never unmapped: key memory is small and its peak is its steady state. */
+#define PSP_SECURE_MIN_SHIFT 6
+#define PSP_SECURE_MAX_SHIFT 12
+#define PSP_SECURE_N_CLASSES (PSP_SECURE_MAX_SHIFT - PSP_SECURE_MIN_SHIFT + 1)
+#define PSP_SECURE_ARENA (64 * 1024)
+
+struct psp_secure_block {
+    struct psp_secure_block *next;
+};
+
+static pthread_mutex_t secure_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct psp_secure_block *secure_free[PSP_SECURE_N_CLASSES];
+
+static int
+psp_secure_class(size_t size)
+{
+    int shift = PSP_SECURE_MIN_SHIFT;
+
+    while (((size_t) 1 << shift) < size) {
+        shift++;
+    }
+    return shift <= PSP_SECURE_MAX_SHIFT ? shift - PSP_SECURE_MIN_SHIFT : -1;
+}
+
+static bool
+psp_secure_grow(int class)
+{
+    size_t block = (size_t) 1 << (class + PSP_SECURE_MIN_SHIFT);
+    uint8_t *arena = mmap(NULL, PSP_SECURE_ARENA, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (arena == MAP_FAILED) {
+        return false;
+    }
+    /* A core dump must not hold keys.  Locking keeps them out of swap where
+     * RLIMIT_MEMLOCK allows; without it they are still never dumped. */
+    if (madvise(arena, PSP_SECURE_ARENA, MADV_DONTDUMP)) {
+        munmap(arena, PSP_SECURE_ARENA);
+        return false;
+    }
+    (void) mlock(arena, PSP_SECURE_ARENA);
+
+    for (size_t ofs = PSP_SECURE_ARENA; ofs >= block; ofs -= block) {
+        struct psp_secure_block *b = (void *) (arena + ofs - block);
+        b->next = secure_free[class];
+        secure_free[class] = b;
+    }
+    return true;
+}
+
+void *
+psp_secure_zalloc(size_t size)
+{
+    int class = psp_secure_class(size ? size : 1);
+    void *p = NULL;
+
+    if (class < 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&secure_mutex);
+    if (secure_free[class] || psp_secure_grow(class)) {
+        struct psp_secure_block *b = secure_free[class];
+        secure_free[class] = b->next;
+        p = b;
+    }
+    pthread_mutex_unlock(&secure_mutex);
+
+    if (p) {
+        memset(p, 0, (size_t) 1 << (class + PSP_SECURE_MIN_SHIFT));
+    }
+    return p;
+}
+
+void
+psp_secure_free(void *p, size_t size)
+{
+    int class = psp_secure_class(size ? size : 1);
+
+    if (!p || class < 0) {
+        return;
+    }
+    OPENSSL_cleanse(p, (size_t) 1 << (class + PSP_SECURE_MIN_SHIFT));
+
+    struct psp_secure_block *b = p;
+    pthread_mutex_lock(&secure_mutex);
+    b->next = secure_free[class];
+    secure_free[class] = b;
+    pthread_mutex_unlock(&secure_mutex);
 }
 
 static inline void
@@ -443,16 +537,13 @@ psp_mkey_gen_free(void *gen_)
 {
     struct psp_mkey_gen *gen = gen_;
 
-    if (gen) {
-        OPENSSL_cleanse(gen->key, sizeof gen->key);
-        free(gen);
-    }
+    psp_secure_free(gen, sizeof *gen);
 }
 
 static struct psp_mkey_gen *
 psp_mkey_gen_create(uint64_t number, const uint8_t *key)
 {
-    struct psp_mkey_gen *gen = calloc(1, sizeof *gen);
+    struct psp_mkey_gen *gen = psp_secure_zalloc(sizeof *gen);
 
     if (!gen) {
         return NULL;
@@ -463,7 +554,7 @@ psp_mkey_gen_create(uint64_t number, const uint8_t *key)
     if (key) {
         memcpy(gen->key, key, PSP_MASTER_KEY_LEN);
     } else if (RAND_priv_bytes(gen->key, PSP_MASTER_KEY_LEN) != 1) {
-        free(gen);
+        psp_secure_free(gen, sizeof *gen);
         return NULL;
     }
     return gen;
@@ -484,37 +575,133 @@ psp_mkeys_alloc(psp_postpone_fn *postpone, bool track)
     return mk;
 }
 
+/* Installs generations 'active' - 1 and 'active', both starting at SPI 1,
+ * with 'key0' and 'key1' (or random keys, if null) by slot. */
 static bool
 psp_mkeys_install(struct psp_mkeys *mk, const uint8_t *key0,
-                  const uint8_t *key1)
+                  const uint8_t *key1, uint64_t active)
 {
-    /* Generation 1 sits in slot 1 and generation 2, active, in slot 0, so
-     * that the first SPIs handed out have the top bit clear. */
-    struct psp_mkey_gen *g1 = psp_mkey_gen_create(1, key1);
-    struct psp_mkey_gen *g2 = psp_mkey_gen_create(2, key0);
+    int slot = active & 1;
+    struct psp_mkey_gen *g[2];
 
-    if (!g1 || !g2) {
-        psp_mkey_gen_free(g1);
-        psp_mkey_gen_free(g2);
+    g[slot] = psp_mkey_gen_create(active, slot ? key1 : key0);
+    g[!slot] = psp_mkey_gen_create(active - 1, slot ? key0 : key1);
+    if (!g[0] || !g[1]) {
+        psp_mkey_gen_free(g[0]);
+        psp_mkey_gen_free(g[1]);
         return false;
     }
-    g1->spi_first = g2->spi_first = 1;
-    atomic_init(&mk->slots[0], g2);
-    atomic_init(&mk->slots[1], g1);
-    atomic_init(&mk->active, 2);
+    g[0]->spi_first = g[1]->spi_first = 1;
+    atomic_init(&mk->slots[0], g[0]);
+    atomic_init(&mk->slots[1], g[1]);
+    atomic_init(&mk->active, active);
     return true;
 }
 
 struct psp_mkeys *
 psp_mkeys_create(psp_postpone_fn *postpone)
 {
-    struct psp_mkeys *mk = psp_mkeys_alloc(postpone, true);
+    /* Generation 1 sits in slot 1 and generation 2, active, in slot 0, so
+     * that the first SPIs handed out have the top bit clear. */
+    return psp_mkeys_create_at(postpone, 2);
+}
 
-    if (mk && !psp_mkeys_install(mk, NULL, NULL)) {
+struct psp_mkeys *
+psp_mkeys_create_at(psp_postpone_fn *postpone, uint64_t active)
+{
+    if (active < 2 || active == UINT64_MAX) {
+        return NULL;
+    }
+
+    struct psp_mkeys *mk = psp_mkeys_alloc(postpone, true);
+    if (mk && !psp_mkeys_install(mk, NULL, NULL, active)) {
         free(mk);
         return NULL;
     }
     return mk;
+}
+
+void
+psp_mkeys_export(const struct psp_mkeys *mk_, struct psp_mkeys_state *st)
+{
+    struct psp_mkeys *mk = (struct psp_mkeys *) mk_;
+
+    memset(st, 0, sizeof *st);
+    pthread_mutex_lock(&mk->mutex);
+    st->active = atomic_load(&mk->active);
+    st->rotations = atomic_load(&mk->rotations);
+    for (int i = 0; i < 2; i++) {
+        const struct psp_mkey_gen *gen = atomic_load(&mk->slots[i]);
+        struct psp_mkeys_slot_state *ss = &st->slots[i];
+
+        ss->gen = gen->gen;
+        memcpy(ss->key, gen->key, sizeof ss->key);
+        ss->spi_first = gen->spi_first;
+        ss->n_alloc = atomic_load(&((struct psp_mkey_gen *) gen)->n_alloc);
+        ss->older_allocated = gen->older_allocated;
+        ss->wrapped = gen->wrapped;
+        ss->next = mk->slot_next[i];
+        ss->slot_wrapped = mk->slot_wrapped[i];
+    }
+    pthread_mutex_unlock(&mk->mutex);
+}
+
+struct psp_mkeys *
+psp_mkeys_import(const struct psp_mkeys_state *st, psp_postpone_fn *postpone)
+{
+    int active_slot = st->active & 1;
+
+    if (st->active < 2
+        || st->slots[active_slot].gen != st->active
+        || st->slots[!active_slot].gen + 1 != st->active) {
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++) {
+        const struct psp_mkeys_slot_state *ss = &st->slots[i];
+
+        if ((ss->gen & 1) != (uint64_t) i
+            || !ss->spi_first || ss->spi_first > PSP_SPI_SPACE
+            || !ss->next || ss->next > PSP_SPI_SPACE
+            || ss->n_alloc > PSP_SPI_SPACE) {
+            return NULL;
+        }
+    }
+
+    struct psp_mkeys *mk = psp_mkeys_alloc(postpone, true);
+    if (!mk) {
+        return NULL;
+    }
+    struct psp_mkey_gen *g[2];
+    for (int i = 0; i < 2; i++) {
+        const struct psp_mkeys_slot_state *ss = &st->slots[i];
+
+        g[i] = psp_mkey_gen_create(ss->gen, ss->key);
+        if (g[i]) {
+            g[i]->spi_first = ss->spi_first;
+            atomic_init(&g[i]->n_alloc, ss->n_alloc);
+            g[i]->older_allocated = ss->older_allocated;
+            g[i]->wrapped = ss->wrapped;
+        }
+        mk->slot_next[i] = ss->next;
+        mk->slot_wrapped[i] = ss->slot_wrapped;
+    }
+    if (!g[0] || !g[1]) {
+        psp_mkey_gen_free(g[0]);
+        psp_mkey_gen_free(g[1]);
+        free(mk);
+        return NULL;
+    }
+    atomic_init(&mk->slots[0], g[0]);
+    atomic_init(&mk->slots[1], g[1]);
+    atomic_init(&mk->active, st->active);
+    atomic_init(&mk->rotations, st->rotations);
+    return mk;
+}
+
+void
+psp_mkeys_state_wipe(struct psp_mkeys_state *st)
+{
+    OPENSSL_cleanse(st, sizeof *st);
 }
 
 struct psp_mkeys *
@@ -523,7 +710,7 @@ psp_mkeys_create_static(const uint8_t key0[PSP_MASTER_KEY_LEN],
 {
     struct psp_mkeys *mk = psp_mkeys_alloc(NULL, false);
 
-    if (mk && !psp_mkeys_install(mk, key0, key1)) {
+    if (mk && !psp_mkeys_install(mk, key0, key1, 2)) {
         free(mk);
         return NULL;
     }

@@ -217,6 +217,13 @@ void psp_iv_gen_init(struct psp_iv_gen *);
 void psp_iv_gen_init_at(struct psp_iv_gen *, uint64_t first);
 uint64_t psp_iv_gen_next(struct psp_iv_gen *);
 
+/* Memory for key material: never in a core dump (MADV_DONTDUMP), locked
+ * in RAM where RLIMIT_MEMLOCK allows, and wiped when freed.  Blocks come
+ * from arenas of their own, rounded up to a power of 2 of at least 64 bytes
+ * (at most 4096).  psp_secure_zalloc() returns NULL when out of memory. */
+void *psp_secure_zalloc(size_t);
+void psp_secure_free(void *, size_t);
+
 /* Master keys: two slots, the SPI's top bit selects one.  Each rotation puts
  * a new generation in the slot that is not active, which becomes active; the
  * generation that was active becomes "previous" and keeps working, and the
@@ -264,6 +271,43 @@ enum psp_spi_state psp_mkeys_spi_state(const struct psp_mkeys *,
 uint64_t psp_mkeys_active_gen(const struct psp_mkeys *);
 uint64_t psp_mkeys_rotations(const struct psp_mkeys *);
 uint32_t psp_mkeys_spis_used(const struct psp_mkeys *);
+
+/* The whole master-key state, for a restarted process to take over: both
+ * generations with their keys and SPI allocation.  Holds key material: wipe
+ * it (psp_mkeys_state_wipe()) after use. */
+struct psp_mkeys_slot_state {
+    uint64_t gen;               /* Generation number, of this slot's parity. */
+    uint8_t key[PSP_MASTER_KEY_LEN];
+    uint32_t spi_first;         /* First SPI (low bits) of the generation. */
+    uint32_t n_alloc;           /* SPIs it allocated. */
+    bool older_allocated;
+    bool wrapped;
+    uint32_t next;              /* The slot's next SPI (low bits). */
+    bool slot_wrapped;
+};
+struct psp_mkeys_state {
+    uint64_t active;            /* Active generation number. */
+    uint64_t rotations;
+    struct psp_mkeys_slot_state slots[2];
+};
+
+void psp_mkeys_export(const struct psp_mkeys *, struct psp_mkeys_state *);
+
+/* Creates master keys from 'state', with SPI tracking.  Returns NULL if
+ * 'state' is inconsistent (a generation in the wrong slot, an active
+ * generation that is neither, SPI counters out of range) or memory is
+ * short. */
+struct psp_mkeys *psp_mkeys_import(const struct psp_mkeys_state *,
+                                   psp_postpone_fn *postpone);
+
+/* Like psp_mkeys_create(), with fresh random keys, but numbering the
+ * generations so that the active one is 'active' (at least 2): a process
+ * that lost its keys starts past every generation it handed out SPIs from
+ * before. */
+struct psp_mkeys *psp_mkeys_create_at(psp_postpone_fn *postpone,
+                                      uint64_t active);
+
+void psp_mkeys_state_wipe(struct psp_mkeys_state *);
 
 /* Derives the key of 'spi' under the generation in its slot, whatever the
  * SPI's state.  Returns false if OpenSSL fails. */

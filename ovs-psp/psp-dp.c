@@ -53,6 +53,9 @@ struct psp_tx_sa {
     struct in6_addr remote;
     uint64_t assoc;
     uint32_t spi;
+    int8_t crypt_off;           /* Overrides the port's, if nonnegative. */
+    bool has_vc;                /* Overrides the port's VC value. */
+    uint64_t vc;
     struct psp_key key;
     struct psp_iv_gen iv;
     atomic_uint64_t tx_packets;
@@ -79,7 +82,8 @@ struct psp_dp_thread {
 static struct ovs_mutex psp_dp_mutex = OVS_MUTEX_INITIALIZER;
 static struct cmap tx_sas;
 static struct cmap rx_bindings;
-static ATOMIC(struct psp_mkeys *) mkeys_ptr; /* Replaced only by tests. */
+static ATOMIC(struct psp_mkeys *) mkeys_ptr; /* Replaced on import. */
+static atomic_uint64_t keys_seq;        /* Changes with the master keys. */
 static uint32_t entropy_secret;
 
 static ovsthread_key_t thread_key;
@@ -120,6 +124,7 @@ psp_dp_init(void)
             ovs_abort(0, "PSP: cannot create master keys (no randomness?)");
         }
         atomic_init(&mkeys_ptr, mkeys);
+        atomic_init(&keys_seq, 1);
         entropy_secret = random_uint32();
         ovsthread_once_done(&once);
     }
@@ -178,10 +183,7 @@ tx_sa_find(const struct in6_addr *remote, uint64_t assoc)
 static void
 tx_sa_free(struct psp_tx_sa *sa)
 {
-    if (sa) {
-        psp_key_wipe(&sa->key);
-        free(sa);
-    }
+    psp_secure_free(sa, sizeof *sa);
 }
 
 int
@@ -189,20 +191,41 @@ psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
                  uint32_t spi, enum psp_version version,
                  const uint8_t *key, size_t key_len)
 {
+    return psp_dp_tx_sa_set_opts(remote, assoc, spi, version, key, key_len,
+                                 NULL);
+}
+
+int
+psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
+                      uint32_t spi, enum psp_version version,
+                      const uint8_t *key, size_t key_len,
+                      const struct psp_dp_tx_opts *opts)
+{
     struct psp_tx_sa *sa;
 
     psp_dp_init();
     if (!(spi & PSP_SPI_LOW_MASK) || !psp_version_is_valid(version)) {
         return EINVAL;
     }
-    sa = xzalloc(sizeof *sa);
+    if (opts && opts->crypt_off > 0
+        && (opts->crypt_off > PSP_MAX_CRYPT_OFF
+            || psp_version_is_gmac(version))) {
+        return EINVAL;
+    }
+    sa = psp_secure_zalloc(sizeof *sa);
+    if (!sa) {
+        return ENOMEM;
+    }
     if (!psp_key_init(&sa->key, version, key, key_len)) {
-        free(sa);
+        psp_secure_free(sa, sizeof *sa);
         return EINVAL;
     }
     sa->remote = *remote;
     sa->assoc = assoc;
     sa->spi = spi;
+    sa->crypt_off = opts ? opts->crypt_off : -1;
+    sa->has_vc = opts && opts->has_vc;
+    sa->vc = sa->has_vc ? opts->vc : 0;
     psp_iv_gen_init(&sa->iv);
     atomic_init(&sa->tx_packets, 0);
     atomic_init(&sa->tx_bytes, 0);
@@ -218,6 +241,30 @@ psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return 0;
+}
+
+bool
+psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
+                       uint64_t *packets, uint64_t *bytes)
+{
+    psp_dp_init();
+
+    const struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    if (!sa) {
+        *packets = *bytes = 0;
+        return false;
+    }
+    atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets),
+                        packets);
+    atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes), bytes);
+    return true;
+}
+
+size_t
+psp_dp_tx_sa_count(void)
+{
+    psp_dp_init();
+    return cmap_count(&tx_sas);
 }
 
 bool
@@ -272,10 +319,18 @@ int
 psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
                     enum psp_version version, uint32_t *spi, uint8_t *key)
 {
+    return psp_dp_rx_spi_alloc_gen(peer, assoc, version, spi, key, NULL);
+}
+
+int
+psp_dp_rx_spi_alloc_gen(const struct in6_addr *peer, uint64_t assoc,
+                        enum psp_version version, uint32_t *spi,
+                        uint8_t *key, uint64_t *gen)
+{
     psp_dp_init();
 
     ovs_mutex_lock(&psp_dp_mutex);
-    int error = psp_mkeys_alloc_spi(get_mkeys(), version, spi, key, NULL);
+    int error = psp_mkeys_alloc_spi(get_mkeys(), version, spi, key, gen);
     if (!error) {
         struct psp_rx_binding *b = xzalloc(sizeof *b);
 
@@ -289,42 +344,9 @@ psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
     return error;
 }
 
-bool
-psp_dp_rotate(void)
-{
-    psp_dp_init();
-    return psp_mkeys_rotate(get_mkeys(), NULL);
-}
-
-/* For tests. */
-
-static void
-mkeys_destroy(void *mk)
-{
-    psp_mkeys_destroy(mk);
-}
-
-bool
-psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
-                            const uint8_t key1[PSP_MASTER_KEY_LEN])
-{
-    struct psp_mkeys *new = psp_mkeys_create_static(key0, key1);
-
-    psp_dp_init();
-    if (!new) {
-        return false;
-    }
-    ovs_mutex_lock(&psp_dp_mutex);
-    struct psp_mkeys *old = get_mkeys();
-    atomic_store_explicit(&mkeys_ptr, new, memory_order_release);
-    ovsrcu_postpone__(mkeys_destroy, old);
-    ovs_mutex_unlock(&psp_dp_mutex);
-    return true;
-}
-
 void
-psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
-                     uint64_t assoc, enum psp_version version)
+psp_dp_rx_bind(uint32_t spi, const struct in6_addr *peer, uint64_t assoc,
+               enum psp_version version)
 {
     struct psp_rx_binding *b = xzalloc(sizeof *b);
 
@@ -337,6 +359,177 @@ psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
     ovs_mutex_lock(&psp_dp_mutex);
     rx_binding_publish(b);
     ovs_mutex_unlock(&psp_dp_mutex);
+}
+
+bool
+psp_dp_rx_unbind(uint32_t spi, const struct in6_addr *peer, uint64_t assoc)
+{
+    bool found = false;
+
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    const struct psp_rx_binding *b = rx_binding_find(spi);
+    if (b && b->assoc == assoc && ipv6_addr_equals(&b->peer, peer)) {
+        cmap_remove(&rx_bindings, CONST_CAST(struct cmap_node *, &b->node),
+                    hash_int(spi, 0));
+        ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, b));
+        found = true;
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return found;
+}
+
+enum psp_spi_state
+psp_dp_rx_spi_state(uint32_t spi)
+{
+    psp_dp_init();
+    return psp_mkeys_spi_state(get_mkeys(), spi);
+}
+
+bool
+psp_dp_rx_derive(uint32_t spi, enum psp_version version, uint8_t *key)
+{
+    psp_dp_init();
+    return psp_mkeys_derive(get_mkeys(), spi, version, key);
+}
+
+/* Master keys. */
+
+static void
+mkeys_destroy(void *mk)
+{
+    psp_mkeys_destroy(mk);
+}
+
+static void rx_bindings_purge(bool all) OVS_REQUIRES(psp_dp_mutex);
+
+/* Replaces the master keys by 'new'.  Bindings made under the old keys mean
+ * nothing under new ones: they go, if 'purge'. */
+static void
+mkeys_replace(struct psp_mkeys *new, bool purge)
+{
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_mkeys *old = get_mkeys();
+    atomic_store_explicit(&mkeys_ptr, new, memory_order_release);
+    atomic_add_relaxed(&keys_seq, 1, &(uint64_t) { 0 });
+    if (purge) {
+        rx_bindings_purge(true);
+    }
+    ovsrcu_postpone__(mkeys_destroy, old);
+    ovs_mutex_unlock(&psp_dp_mutex);
+}
+
+/* Removes the bindings of SPIs whose generation is gone ('all' false), or
+ * all of them. */
+static void
+rx_bindings_purge(bool all)
+    OVS_REQUIRES(psp_dp_mutex)
+{
+    const struct psp_mkeys *mkeys = get_mkeys();
+    struct psp_rx_binding *b;
+
+    CMAP_FOR_EACH (b, node, &rx_bindings) {
+        if (all || psp_mkeys_spi_state(mkeys, b->spi) == PSP_SPI_STALE) {
+            cmap_remove(&rx_bindings, &b->node, hash_int(b->spi, 0));
+            ovsrcu_postpone(free, b);
+        }
+    }
+}
+
+bool
+psp_dp_rotate(void)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    bool ok = psp_mkeys_rotate(get_mkeys(), NULL);
+    if (ok) {
+        atomic_add_relaxed(&keys_seq, 1, &(uint64_t) { 0 });
+        rx_bindings_purge(false);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return ok;
+}
+
+uint64_t
+psp_dp_keys_seq(void)
+{
+    uint64_t seq;
+
+    psp_dp_init();
+    atomic_read_relaxed(&keys_seq, &seq);
+    return seq;
+}
+
+uint64_t
+psp_dp_active_generation(void)
+{
+    psp_dp_init();
+    return psp_mkeys_active_gen(get_mkeys());
+}
+
+uint32_t
+psp_dp_spis_used(void)
+{
+    psp_dp_init();
+    return psp_mkeys_spis_used(get_mkeys());
+}
+
+void
+psp_dp_keys_export(struct psp_mkeys_state *state)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    psp_mkeys_export(get_mkeys(), state);
+    ovs_mutex_unlock(&psp_dp_mutex);
+}
+
+bool
+psp_dp_keys_import(const struct psp_mkeys_state *state)
+{
+    psp_dp_init();
+
+    struct psp_mkeys *new = psp_mkeys_import(state, psp_postpone);
+    if (!new) {
+        return false;
+    }
+    mkeys_replace(new, true);
+    return true;
+}
+
+bool
+psp_dp_keys_reset(uint64_t active)
+{
+    psp_dp_init();
+
+    struct psp_mkeys *new = psp_mkeys_create_at(psp_postpone, active);
+    if (!new) {
+        return false;
+    }
+    mkeys_replace(new, true);
+    return true;
+}
+
+/* For tests. */
+
+bool
+psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
+                            const uint8_t key1[PSP_MASTER_KEY_LEN])
+{
+    struct psp_mkeys *new = psp_mkeys_create_static(key0, key1);
+
+    psp_dp_init();
+    if (!new) {
+        return false;
+    }
+    mkeys_replace(new, false);
+    return true;
+}
+
+void
+psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
+                     uint64_t assoc, enum psp_version version)
+{
+    psp_dp_rx_bind(spi, peer, assoc, version);
 }
 
 /* Header templates. */
@@ -507,6 +700,18 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
     uint8_t *psp = (uint8_t *) (udp + 1);
     psp[0] = next_hdr;
     psp[3] = (psp[3] & ~0x3c) | (sa->key.version << 2);
+    if (sa->crypt_off >= 0) {
+        psp[2] = (psp[2] & ~0x3f) | sa->crypt_off;
+    }
+    if (sa->has_vc) {
+        if (hdr_len < PSP_HDR_LEN + PSP_VC_LEN) {
+            /* No room for the SA's VC in this port's header: better dropped
+             * than sent without the cookie the peer expects. */
+            memset(psp + hdr_len, 0, inner_len);
+            return PSP_E_TX_INNER;
+        }
+        put_be64(psp + PSP_HDR_LEN, sa->vc);
+    }
     put_be32(psp + 4, sa->spi);
     put_be64(psp + 8, psp_iv_gen_next(CONST_CAST(struct psp_iv_gen *,
                                                  &sa->iv)));

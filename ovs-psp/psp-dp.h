@@ -67,14 +67,63 @@ int psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
                      const uint8_t *key, size_t key_len);
 bool psp_dp_tx_sa_del(const struct in6_addr *remote, uint64_t assoc);
 
+/* Per-SA overrides of the port's header options. */
+struct psp_dp_tx_opts {
+    int crypt_off;              /* 0 to 63, or -1: the port's. */
+    bool has_vc;                /* Send this VC; the port must have vc set,
+                                 * else the SA's packets are dropped. */
+    uint64_t vc;
+};
+int psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
+                          uint32_t spi, enum psp_version,
+                          const uint8_t *key, size_t key_len,
+                          const struct psp_dp_tx_opts *);
+
+/* The packets and bytes (payload, without the PSP header and ICV) sent on
+ * the SA of 'remote' and 'assoc'.  Returns false if there is none. */
+bool psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
+                            uint64_t *packets, uint64_t *bytes);
+size_t psp_dp_tx_sa_count(void);
+
 /* Allocates a receive SPI for packets from 'peer' (any peer, if it is
  * all-zeros) for 'assoc', and derives its key ('key' has room for 32
  * bytes).  Returns 0 or an errno value. */
 int psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
                         enum psp_version, uint32_t *spi, uint8_t *key);
 
+/* Like psp_dp_rx_spi_alloc(), also storing the SPI's master key generation
+ * in '*gen' if nonnull. */
+int psp_dp_rx_spi_alloc_gen(const struct in6_addr *peer, uint64_t assoc,
+                            enum psp_version, uint32_t *spi, uint8_t *key,
+                            uint64_t *gen);
+
+/* Binds 'spi', allocated earlier (by this process or one whose master keys
+ * were imported), to 'peer' and 'assoc'; unbinding it makes its packets
+ * drop as unbound, whatever their key.  psp_dp_rx_unbind() removes only a
+ * binding to 'peer' and 'assoc'. */
+void psp_dp_rx_bind(uint32_t spi, const struct in6_addr *peer,
+                    uint64_t assoc, enum psp_version);
+bool psp_dp_rx_unbind(uint32_t spi, const struct in6_addr *peer,
+                      uint64_t assoc);
+
+/* The state of receive SPI 'spi' under the current master keys, and its key
+ * for 'version' (whatever its state; false if OpenSSL failed). */
+enum psp_spi_state psp_dp_rx_spi_state(uint32_t spi);
+bool psp_dp_rx_derive(uint32_t spi, enum psp_version, uint8_t *key);
+
 /* Rotates the master keys.  Returns false if no random key could be had. */
 bool psp_dp_rotate(void);
+
+/* Master-key state.  psp_dp_keys_seq() changes whenever the keys do
+ * (rotation, import, reset).  Export and import carry the whole state, keys
+ * included, to and from a restarted process; reset starts afresh with new
+ * random keys whose active generation is 'active'. */
+uint64_t psp_dp_keys_seq(void);
+uint64_t psp_dp_active_generation(void);
+uint32_t psp_dp_spis_used(void);
+void psp_dp_keys_export(struct psp_mkeys_state *);
+bool psp_dp_keys_import(const struct psp_mkeys_state *);
+bool psp_dp_keys_reset(uint64_t active);
 
 /* For tests only (ovs-vswitchd --enable-dummy): replaces the master keys by
  * 'key0' and 'key1', with which any SPI is accepted, and binds 'spi' to

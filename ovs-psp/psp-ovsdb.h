@@ -17,18 +17,30 @@
 #ifndef PSP_OVSDB_H
 #define PSP_OVSDB_H 1
 
-/* ovs-vswitchd's reading of the PSP tables of the Open_vSwitch database
- * (ovsdb-schema/psp.ovsschema).  Transmit SAs are applied incrementally:
- * only the rows that changed since the last run, through the IDL's change
- * tracking. */
+/* ovs-vswitchd's side of the PSP tables of the Open_vSwitch database
+ * (ovsdb-schema/psp.ovsschema), on a database connection of its own so that
+ * its transactions never wait on the bridge's, and so that the bridge's IDL
+ * does not replicate the (possibly millions of) SA rows.
+ *
+ *   - PSP: publishes the master keys and their SPI allocation state
+ *     (ephemeral columns), takes them back when ovs-vswitchd restarts, and
+ *     rotates when 'rotate_to' asks for the next generation.
+ *
+ *   - PSP_Rx_SA: allocates the SPI and key of each new row, binds SPIs to
+ *     their peer and association, and marks each row's state as the master
+ *     keys rotate.
+ *
+ *   - PSP_Tx_SA: installs, re-keys and removes transmit SAs, one changed row
+ *     at a time, and writes back their status and statistics. */
 
 struct ovsdb_idl;
 
-/* Asks 'idl' to track changes to the PSP tables (bridge_init()). */
-void psp_ovsdb_init(struct ovsdb_idl *idl);
+/* Connects to 'remote' (ovs-vswitchd's database) and stops the bridge's
+ * 'bridge_idl' from replicating the PSP tables (bridge_init()). */
+void psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote);
 
-/* Applies the changes to the PSP tables since the last call
- * (bridge_run(), after ovsdb_idl_run()). */
-void psp_ovsdb_run(struct ovsdb_idl *idl);
+void psp_ovsdb_run(void);
+void psp_ovsdb_wait(void);
+void psp_ovsdb_destroy(void);
 
 #endif /* psp-ovsdb.h */

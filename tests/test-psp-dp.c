@@ -21,6 +21,7 @@
 #include <config.h>
 #undef NDEBUG
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +374,28 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK_ERR(psp_dp_pop(pv, &tnl, &spi, &vc, NULL), PSP_OK);
     CHECK(vc == 0x1234567890abcdefull && dp_packet_size(pv) == 80);
 
+    /* Per-SA options override the port's: crypt offset, and the VC where
+     * the port's header has room for one; without room the packet drops. */
+    uint8_t k16[16] = { 1, 2, 3 };
+    struct psp_dp_tx_opts opts = { .crypt_off = 5, .has_vc = true,
+                                   .vc = 0xfeedfacecafebeefull };
+    CHECK(!psp_dp_tx_sa_set_opts(&addr_b, 1002, 0x77, PSP_V0, k16, 16,
+                                 &opts));
+    struct dp_packet *po = vm_packet(80, 0);
+    CHECK_ERR(psp_dp_push(po, tmpl, tlen, false), PSP_OK);
+    const uint8_t *ph = psp_of(po, false);
+    CHECK((ph[2] & 0x3f) == 5 && ph[16] == 0xfe && ph[23] == 0xef);
+    struct psp_port_cfg novc = { .crypt_off = 0 };
+    uint8_t tmpl2[128];
+    size_t tlen2 = build_template(tmpl2, false, &novc, 1002);
+    struct dp_packet *pn = vm_packet(80, 0);
+    CHECK_ERR(psp_dp_push(pn, tmpl2, tlen2, false), PSP_E_TX_INNER);
+    opts.has_vc = false;
+    CHECK(psp_dp_tx_sa_set_opts(&addr_b, 1002, 0x77, PSP_V2, k16, 16,
+                                &opts) == EINVAL);
+    dp_packet_delete(po);
+    dp_packet_delete(pn);
+
     /* Counters count all of it. */
     struct psp_stats s;
     psp_dp_get_stats(&s);
@@ -385,7 +408,9 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     struct ds d = DS_EMPTY_INITIALIZER;
     psp_dp_format(&d);
     CHECK(strstr(ds_cstr(&d), "remote=192.0.2.2 key=1001"));
-    CHECK(strstr(ds_cstr(&d), "state=stale"));
+    /* Bindings of SPIs whose generation is gone went with it. */
+    CHECK(strstr(ds_cstr(&d), "state=active"));
+    CHECK(!strstr(ds_cstr(&d), "state=stale"));
     ds_destroy(&d);
 
     dp_packet_delete(good);
