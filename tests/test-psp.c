@@ -782,6 +782,86 @@ test_cache(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("cache: ok\n");
 }
 
+/* The VmFlags of the mapping of /proc/self/smaps that holds 'p', or an
+ * empty string. */
+static void
+smaps_flags(const void *p, char *flags, size_t n)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    uintptr_t addr = (uintptr_t) p;
+    bool in = false;
+    char line[512];
+
+    flags[0] = '\0';
+    if (!f) {
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        uintptr_t lo, hi;
+
+        if (sscanf(line, "%"SCNxPTR"-%"SCNxPTR" ", &lo, &hi) == 2
+            && strchr(line, '-') < strchr(line, ' ')) {
+            in = addr >= lo && addr < hi;
+        } else if (in && !strncmp(line, "VmFlags:", 8)) {
+            ovs_strlcpy(flags, line + 8, n);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void
+test_secure_mem(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    char flags[256];
+
+    /* Key memory is kept out of core dumps ("dd") and wiped when freed. */
+    uint8_t *p = psp_secure_zalloc(100);
+    CHECK(p != NULL);
+    for (size_t i = 0; i < 100; i++) {
+        CHECK(p[i] == 0);
+    }
+    smaps_flags(p, flags, sizeof flags);
+    CHECK(strstr(flags, " dd") != NULL);
+    memset(p, 0xa5, 100);
+    psp_secure_free(p, 100);
+    uint8_t *q = psp_secure_zalloc(100);
+    CHECK(q == p);              /* The block just freed comes back... */
+    for (size_t i = 0; i < 128; i++) {
+        CHECK(q[i] == 0);       /* ...wiped. */
+    }
+    psp_secure_free(q, 100);
+
+    /* So are the master keys: their export is what is in key memory. */
+    struct psp_mkeys *mk = psp_mkeys_create(NULL);
+    struct psp_mkeys_state st;
+    psp_mkeys_export(mk, &st);
+    struct psp_mkeys *mk2 = psp_mkeys_import(&st, NULL);
+    CHECK(mk2 != NULL);
+    uint8_t key_a[PSP_MAX_KEY_LEN], key_b[PSP_MAX_KEY_LEN];
+    uint32_t spi;
+    CHECK(!psp_mkeys_alloc_spi(mk, PSP_V0, &spi, key_a, NULL));
+    CHECK(psp_mkeys_derive(mk2, spi, PSP_V0, key_b)
+          && !memcmp(key_a, key_b, 16));
+
+    /* An imported state must be consistent. */
+    st.slots[0].gen = 3;
+    CHECK(psp_mkeys_import(&st, NULL) == NULL);
+    psp_mkeys_state_wipe(&st);
+    psp_mkeys_destroy(mk);
+    psp_mkeys_destroy(mk2);
+
+    /* Generations can start anywhere past 1. */
+    mk = psp_mkeys_create_at(NULL, 7);
+    CHECK(mk && psp_mkeys_active_gen(mk) == 7);
+    CHECK(!psp_mkeys_alloc_spi(mk, PSP_V0, &spi, key_a, NULL));
+    CHECK(spi == (PSP_SPI_SLOT_BIT | 1));
+    CHECK(psp_mkeys_create_at(NULL, 1) == NULL);
+    psp_mkeys_destroy(mk);
+
+    printf("secure-mem: ok\n");
+}
+
 /* pcap helpers. */
 
 struct frame_view {
@@ -1048,6 +1128,7 @@ test_all(struct ovs_cmdl_context *ctx)
     test_iv(ctx);
     test_counters(ctx);
     test_cache(ctx);
+    test_secure_mem(ctx);
 }
 
 static const struct ovs_cmdl_command commands[] = {
@@ -1060,6 +1141,7 @@ static const struct ovs_cmdl_command commands[] = {
     {"iv", NULL, 0, 0, test_iv, OVS_RO},
     {"counters", NULL, 0, 0, test_counters, OVS_RO},
     {"cache", NULL, 0, 0, test_cache, OVS_RO},
+    {"secure-mem", NULL, 0, 0, test_secure_mem, OVS_RO},
     {"all", NULL, 0, 0, test_all, OVS_RO},
     {"compare", "ip|udp-payload A.pcap B.pcap", 3, 3, test_pcap_compare,
      OVS_RO},
