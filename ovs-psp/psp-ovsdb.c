@@ -979,4 +979,15 @@ psp_ovsdb_destroy(void)
         ovsdb_idl_destroy(idl);
         idl = NULL;
     }
+
+    /* The datapath keeps its SAs until the process exits. */
+    struct applied_tx_sa *t;
+    HMAP_FOR_EACH_POP (t, uuid_node, &applied_tx_by_uuid) {
+        free(t);
+    }
+    hmap_clear(&applied_tx_by_sa);
+    struct applied_rx_sa *r;
+    HMAP_FOR_EACH_POP (r, node, &applied_rx) {
+        free(r);
+    }
 }
