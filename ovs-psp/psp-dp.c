@@ -403,11 +403,15 @@ mkeys_destroy(void *mk)
 
 static void rx_bindings_purge(bool all) OVS_REQUIRES(psp_dp_mutex);
 
-/* Replaces the master keys by 'new'.  Bindings made under the old keys mean
- * nothing under new ones: they go, if 'purge'. */
-static void
+/* Replaces the master keys by 'new', if nonnull, and returns whether it
+ * did.  Bindings made under the old keys mean nothing under new ones: they
+ * go, if 'purge'. */
+static bool
 mkeys_replace(struct psp_mkeys *new, bool purge)
 {
+    if (!new) {
+        return false;
+    }
     ovs_mutex_lock(&psp_dp_mutex);
     struct psp_mkeys *old = get_mkeys();
     atomic_store_explicit(&mkeys_ptr, new, memory_order_release);
@@ -417,6 +421,7 @@ mkeys_replace(struct psp_mkeys *new, bool purge)
     }
     ovsrcu_postpone__(mkeys_destroy, old);
     ovs_mutex_unlock(&psp_dp_mutex);
+    return true;
 }
 
 /* Removes the bindings of SPIs whose generation is gone ('all' false), or
@@ -488,12 +493,7 @@ psp_dp_keys_import(const struct psp_mkeys_state *state)
 {
     psp_dp_init();
 
-    struct psp_mkeys *new = psp_mkeys_import(state, psp_postpone);
-    if (!new) {
-        return false;
-    }
-    mkeys_replace(new, true);
-    return true;
+    return mkeys_replace(psp_mkeys_import(state, psp_postpone), true);
 }
 
 bool
@@ -501,12 +501,7 @@ psp_dp_keys_reset(uint64_t active)
 {
     psp_dp_init();
 
-    struct psp_mkeys *new = psp_mkeys_create_at(psp_postpone, active);
-    if (!new) {
-        return false;
-    }
-    mkeys_replace(new, true);
-    return true;
+    return mkeys_replace(psp_mkeys_create_at(psp_postpone, active), true);
 }
 
 /* For tests. */
@@ -515,14 +510,8 @@ bool
 psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
                             const uint8_t key1[PSP_MASTER_KEY_LEN])
 {
-    struct psp_mkeys *new = psp_mkeys_create_static(key0, key1);
-
     psp_dp_init();
-    if (!new) {
-        return false;
-    }
-    mkeys_replace(new, false);
-    return true;
+    return mkeys_replace(psp_mkeys_create_static(key0, key1), false);
 }
 
 void
@@ -740,7 +729,7 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
     atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets), 1,
                        &(uint64_t) { 0 });
     atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
-                       psp_len - PSP_HDR_LEN - PSP_ICV_LEN,
+                       inner_len,
                        &(uint64_t) { 0 });
     psp_stats_count_tx(&t->stats, psp_len);
     return PSP_OK;
@@ -899,6 +888,23 @@ psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n)
         }
     }
     return true;
+}
+
+void
+psp_dp_put_hex(struct ds *s, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ds_put_format(s, "%02"PRIx8, p[i]);
+    }
+}
+
+void
+psp_dp_ds_wipe(struct ds *s)
+{
+    if (s->string) {
+        explicit_bzero(s->string, s->allocated);
+    }
+    ds_destroy(s);
 }
 
 /* Management view. */

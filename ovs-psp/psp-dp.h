@@ -169,6 +169,13 @@ bool psp_dp_parse_addr(const char *s, bool any_ok, struct in6_addr *);
 /* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
 bool psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n);
 
+/* Appends the 'n' bytes at 'p' to 's' as 2 * 'n' hexadecimal digits (unlike
+ * ds_put_hex(), with leading zeros and no "0x"), e.g. a key. */
+void psp_dp_put_hex(struct ds *s, const uint8_t *p, size_t n);
+
+/* Wipes and destroys 's', which held key material. */
+void psp_dp_ds_wipe(struct ds *s);
+
 /* Counters of all threads. */
 void psp_dp_get_stats(struct psp_stats *);
 

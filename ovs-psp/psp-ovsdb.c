@@ -147,24 +147,6 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
     ovsdb_idl_omit_alert(idl, &ovsrec_psp_tx_sa_col_statistics);
 }
 
-static void
-put_hex(struct ds *s, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        ds_put_format(s, "%02x", p[i]);
-    }
-}
-
-/* Wipes and frees 's', which held key material. */
-static void
-ds_wipe(struct ds *s)
-{
-    if (s->string) {
-        explicit_bzero(s->string, s->allocated);
-    }
-    ds_destroy(s);
-}
-
 /* The master keys. */
 
 static const char *key_state_names[] = {
@@ -265,12 +247,12 @@ publish_keys(void)
     const char *hexes[2];
     int64_t slots[2] = { 0, 1 };
     for (int i = 0; i < 2; i++) {
-        put_hex(&hex[i], st.slots[i].key, PSP_MASTER_KEY_LEN);
+        psp_dp_put_hex(&hex[i], st.slots[i].key, PSP_MASTER_KEY_LEN);
         hexes[i] = ds_cstr(&hex[i]);
     }
     ovsrec_psp_set_master_keys(row, slots, hexes, 2);
-    ds_wipe(&hex[0]);
-    ds_wipe(&hex[1]);
+    psp_dp_ds_wipe(&hex[0]);
+    psp_dp_ds_wipe(&hex[1]);
 
     key_state_to_ints(&st, values);
     ovsrec_psp_set_key_state(row, key_state_names, values,
@@ -508,9 +490,9 @@ rx_put_key(const struct ovsrec_psp_rx_sa *row, const uint8_t *key)
 {
     struct ds hex = DS_EMPTY_INITIALIZER;
 
-    put_hex(&hex, key, psp_version_key_len(row->version));
+    psp_dp_put_hex(&hex, key, psp_version_key_len(row->version));
     ovsrec_psp_rx_sa_set_sa_key(row, ds_cstr(&hex));
-    ds_wipe(&hex);
+    psp_dp_ds_wipe(&hex);
 }
 
 static void

@@ -61,14 +61,6 @@ parse_version(const char *s, enum psp_version *version)
     return true;
 }
 
-static void
-put_hex(struct ds *s, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        ds_put_format(s, "%02x", p[i]);
-    }
-}
-
 /* psp/alloc-spi PEER KEY [VERSION] */
 static void
 psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
@@ -107,11 +99,10 @@ psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
      * neither logged nor kept. */
     struct ds s = DS_EMPTY_INITIALIZER;
     ds_put_format(&s, "spi=0x%08"PRIx32" version=%d key=", spi, version);
-    put_hex(&s, key, psp_version_key_len(version));
+    psp_dp_put_hex(&s, key, psp_version_key_len(version));
     explicit_bzero(key, sizeof key);
     unixctl_command_reply(conn, ds_cstr(&s));
-    explicit_bzero(s.string, s.allocated);
-    ds_destroy(&s);
+    psp_dp_ds_wipe(&s);
 }
 
 /* psp/add-sa REMOTE KEY SPI VERSION HEXKEY */
