@@ -47,6 +47,12 @@ utilities_ovs_psp_pcap_SOURCES = psp/utilities/ovs-psp-pcap.c
 utilities_ovs_psp_pcap_LDADD = lib/libopenvswitch.la -lpcap
 man_MANS += psp/utilities/ovs-psp-pcap.8
 
+# ovs-psp-agent: the master key rotation agent, a daemon on the database.
+bin_PROGRAMS += utilities/ovs-psp-agent
+utilities_ovs_psp_agent_SOURCES = psp/utilities/ovs-psp-agent.c
+utilities_ovs_psp_agent_LDADD = lib/libopenvswitch.la
+man_MANS += psp/utilities/ovs-psp-agent.8
+
 # Unit tests, run through ovstest from psp/tests/*.at.
 tests_ovstest_SOURCES += \
 	psp/tests/test-psp.c \
@@ -65,12 +71,13 @@ TESTSUITE_AT += \
 	psp/tests/psp-dp.at \
 	psp/tests/psp-appctl.at \
 	psp/tests/psp-tunnel.at \
-	psp/tests/psp-ovsdb.at
+	psp/tests/psp-ovsdb.at \
+	psp/tests/psp-agent.at
 
 # The programs, atlocal and testsuite that the psp tests use (check-psp-only
 # in the top-level Makefile).  Building single programs skips BUILT_SOURCES,
 # hence the explicit dependency.
 psp-test-programs: $(BUILT_SOURCES)
 	$(MAKE) $(AM_MAKEFLAGS) tests/ovstest utilities/ovs-psp-pcap \
-	  tests/ovs-psp-bench tests/atlocal $(TESTSUITE)
+	  utilities/ovs-psp-agent tests/ovs-psp-bench tests/atlocal $(TESTSUITE)
 .PHONY: psp-test-programs
