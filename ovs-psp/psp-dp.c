@@ -950,7 +950,7 @@ put_sorted(struct ds *s, struct svec *lines)
 }
 
 void
-psp_dp_format(struct ds *s)
+psp_dp_format(struct ds *s, bool brief)
 {
     struct svec lines = SVEC_EMPTY_INITIALIZER;
     struct ds line = DS_EMPTY_INITIALIZER;
@@ -963,6 +963,12 @@ psp_dp_format(struct ds *s)
                   "allocated in it, %"PRIu64" rotations\n",
                   psp_mkeys_active_gen(mkeys), psp_mkeys_spis_used(mkeys),
                   psp_mkeys_rotations(mkeys));
+    if (brief) {
+        ds_put_format(s, "transmit SAs: %"PRIuSIZE"\n"
+                      "receive SPIs: %"PRIuSIZE"\n",
+                      cmap_count(&tx_sas), cmap_count(&rx_bindings));
+        return;
+    }
 
     ds_put_cstr(s, "transmit SAs:\n");
     CMAP_FOR_EACH (sa, node, &tx_sas) {

@@ -180,6 +180,6 @@ void psp_dp_ds_wipe(struct ds *s);
 void psp_dp_get_stats(struct psp_stats *);
 
 /* Formats the SAs and bindings, without keys. */
-void psp_dp_format(struct ds *);
+void psp_dp_format(struct ds *, bool brief);
 
 #endif /* psp-dp.h */

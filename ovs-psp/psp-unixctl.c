@@ -242,13 +242,18 @@ format_ports(struct ds *s)
 }
 
 static void
-psp_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                 const char *argv[] OVS_UNUSED, void *aux OVS_UNUSED)
+psp_unixctl_show(struct unixctl_conn *conn, int argc, const char *argv[],
+                 void *aux OVS_UNUSED)
 {
     struct ds s = DS_EMPTY_INITIALIZER;
     struct psp_stats st;
+    bool brief = argc > 1 && !strcmp(argv[1], "--brief");
 
-    psp_dp_format(&s);
+    if (argc > 1 && !brief) {
+        unixctl_command_reply_error(conn, "usage: psp/show [--brief]");
+        return;
+    }
+    psp_dp_format(&s, brief);
     psp_dp_get_stats(&st);
     ds_put_format(&s, "counters:\n"
                   "  rx_packets=%"PRIu64" rx_bytes=%"PRIu64
@@ -342,7 +347,8 @@ psp_unixctl_register(void)
                              psp_unixctl_del_sa, NULL);
     unixctl_command_register("psp/rotate", "", 0, 0,
                              psp_unixctl_rotate, NULL);
-    unixctl_command_register("psp/show", "", 0, 0, psp_unixctl_show, NULL);
+    unixctl_command_register("psp/show", "[--brief]", 0, 1, psp_unixctl_show,
+                             NULL);
 
     /* Commands that only the testsuite may have: with them, the reference
      * vectors, encrypted under published master keys, can be received. */

@@ -406,7 +406,7 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
 
     /* The management view shows SAs, never keys. */
     struct ds d = DS_EMPTY_INITIALIZER;
-    psp_dp_format(&d);
+    psp_dp_format(&d, false);
     CHECK(strstr(ds_cstr(&d), "remote=192.0.2.2 key=1001"));
     /* Bindings of SPIs whose generation is gone went with it. */
     CHECK(strstr(ds_cstr(&d), "state=active"));
