@@ -38,6 +38,7 @@
 #include "csum.h"
 #include "dp-packet.h"
 #include "packets.h"
+#include "random.h"
 #include "util.h"
 
 #include "psp-dp.h"
@@ -536,6 +537,169 @@ bench_pcap_tool(const char *tool, int n_packets)
     explicit_bzero(mkey, sizeof mkey);
 }
 
+/* Resident memory of this process, in bytes. */
+static size_t
+rss_bytes(void)
+{
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    if (!f || fscanf(f, "%lu %lu", &size, &resident) != 2) {
+        ovs_fatal(0, "cannot read /proc/self/statm");
+    }
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Times 'iters' pushes of a copy of 'inner' to the remotes in 'draws' (in
+ * network byte order, written into the template 'tmpl'), best of 'rounds'
+ * runs of at least 'seconds'.  Returns ns per packet. */
+static double
+time_pushes(struct dp_packet *p, const uint8_t *inner, size_t inner_len,
+            uint8_t *tmpl, size_t tlen, const uint32_t *draws,
+            size_t n_draws, int rounds, double seconds)
+{
+    double best = 1e9;
+
+    for (int r = 0; r < rounds; r++) {
+        uint64_t iters = 0;
+        double elapsed, start = now();
+
+        do {
+            for (int i = 0; i < 64; i++) {
+                memcpy(tmpl + 14 + 16, &draws[(iters + i) % n_draws], 4);
+                dp_packet_clear(p);
+                dp_packet_reserve(p, 128);
+                dp_packet_put(p, inner, inner_len);
+                enum psp_error e = psp_dp_push(p, tmpl, tlen, false);
+                if (e) {
+                    ovs_fatal(0, "push failed (%s)", psp_error_name(e));
+                }
+            }
+            iters += 64;
+            elapsed = now() - start;
+        } while (elapsed < seconds);
+        best = MIN(best, elapsed / iters * 1e9);
+    }
+    return best;
+}
+
+/* Transmit SAs at scale, for growing numbers of SAs:
+ *   - the lookup alone (psp_dp_tx_sa_get_stats(): hash, cmap, compare) of
+ *     SAs drawn at random among all;
+ *   - the push of a 64-byte inner packet (where the lookup weighs most) to
+ *     1,000 SAs spread over the table, a working set whose cipher contexts
+ *     stay in the per-thread cache;
+ *   - the push to SAs drawn at random among all, where nearly every packet
+ *     also expands its SA's key (the cache holds 4,096 contexts);
+ *   - the time to add the SAs and the memory they take. */
+static void
+bench_sa_scale(double seconds, size_t max_sas)
+{
+    enum { INNER = 64, ROUNDS = 5, N_DRAWS = 1 << 16, HOT = 1000 };
+    static const size_t sizes[] = { 1000, 100000, 1000000, 10000000 };
+    uint8_t key[16], tmpl[128];
+    double base[3] = { 0, 0, 0 };
+    size_t n_sas = 0;
+
+    memset(key, 0x42, sizeof key);
+    memset(tmpl, 0, sizeof tmpl);
+    tmpl[12] = 0x08;
+    uint8_t *ip = tmpl + 14;
+    ip[0] = 0x45;
+    ip[8] = 64;
+    ip[9] = 17;
+    memcpy(ip + 12, "\xc0\x00\x02\x01\x0a\x00\x00\x01", 8);
+    ip[20 + 2] = 1000 >> 8;
+    ip[20 + 3] = 1000 & 0xff;
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    size_t tlen = 14 + 20 + 8 + psp_dp_build_header(tmpl + 42, &cfg, 7);
+
+    uint8_t inner[INNER];
+    memset(inner, 0x5a, sizeof inner);
+    inner[0] = 0x45;
+    inner[2] = 0;
+    inner[3] = INNER;
+    inner[9] = 17;
+    struct dp_packet *p = dp_packet_new_with_headroom(INNER + 64, 128);
+    uint32_t *draws = xmalloc(N_DRAWS * sizeof *draws);
+    uint32_t *hot = xmalloc(HOT * sizeof *hot);
+
+    printf("\ntransmit SAs at scale (ovs-psp/psp-dp.c), AES-GCM-128, one "
+           "core, best of %d;\nns per lookup or per push of a %d-byte inner "
+           "packet; ratios to 1,000 SAs:\n", ROUNDS, INNER);
+    printf("%9s %8s %5s %10s %5s %10s %5s %7s %9s\n", "SAs", "lookup", "",
+           "push(hot)", "", "push(any)", "", "add s", "bytes/SA");
+    size_t rss0 = rss_bytes();
+    for (size_t si = 0; si < ARRAY_SIZE(sizes) && sizes[si] <= max_sas;
+         si++) {
+        size_t n = sizes[si];
+
+        /* Remotes 10.0.0.1, 10.0.0.2, ...: one SA each, association 7. */
+        double start = now();
+        for (; n_sas < n; n_sas++) {
+            struct in6_addr remote
+                = in6_addr_mapped_ipv4(htonl(0x0a000001 + n_sas));
+            if (psp_dp_tx_sa_set(&remote, 7, n_sas + 1, PSP_V0, key, 16)) {
+                ovs_fatal(0, "cannot add SA %"PRIuSIZE, n_sas);
+            }
+        }
+        double add_time = now() - start;
+        ovs_assert(psp_dp_tx_sa_count() == n);
+        size_t per_sa = (rss_bytes() - rss0) / n;
+
+        for (size_t i = 0; i < N_DRAWS; i++) {
+            draws[i] = htonl(0x0a000001 + random_range(n));
+        }
+        for (size_t i = 0; i < HOT; i++) {
+            hot[i] = htonl(0x0a000001 + (uint64_t) i * n / HOT);
+        }
+
+        /* The lookup alone. */
+        double lookup = 1e9;
+        for (int r = 0; r < ROUNDS; r++) {
+            uint64_t iters = 0, found = 0;
+            double elapsed;
+
+            start = now();
+            do {
+                for (int i = 0; i < 64; i++) {
+                    struct in6_addr remote = in6_addr_mapped_ipv4(
+                        draws[(iters + i) % N_DRAWS]);
+                    uint64_t packets, bytes;
+                    found += psp_dp_tx_sa_get_stats(&remote, 7, &packets,
+                                                    &bytes);
+                }
+                iters += 64;
+                elapsed = now() - start;
+            } while (elapsed < seconds);
+            ovs_assert(found == iters);
+            lookup = MIN(lookup, elapsed / iters * 1e9);
+        }
+
+        double t[3] = {
+            lookup,
+            time_pushes(p, inner, INNER, tmpl, tlen, hot, HOT, ROUNDS,
+                        seconds),
+            time_pushes(p, inner, INNER, tmpl, tlen, draws, N_DRAWS, ROUNDS,
+                        seconds),
+        };
+        char ratio[3][16];
+        for (int i = 0; i < 3; i++) {
+            if (!base[i]) {
+                base[i] = t[i];
+            }
+            snprintf(ratio[i], sizeof ratio[i], "%.2f", t[i] / base[i]);
+        }
+        printf("%9"PRIuSIZE" %8.0f %5s %10.0f %5s %10.0f %5s %7.2f %9"
+               PRIuSIZE"\n", n, t[0], ratio[0], t[1], ratio[1], t[2],
+               ratio[2], add_time, per_sa);
+    }
+    free(hot);
+    free(draws);
+    dp_packet_delete(p);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -546,8 +710,14 @@ main(int argc, char *argv[])
     set_program_name(argv[0]);
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("usage: %s [OVS-PSP-PCAP [SECONDS [PACKETS]]]\n"
+               "       %s --sas [MAX_SAS]\n"
                "Benchmarks libpsp seal/open and ovs-psp-pcap against raw "
-               "OpenSSL AES-GCM.\n", program_name);
+               "OpenSSL AES-GCM,\nor (--sas) the transmit SA lookup at 1, "
+               "1K, 100K, 1M... SAs.\n", program_name, program_name);
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--sas")) {
+        bench_sa_scale(0.2, argc > 2 ? strtoull(argv[2], NULL, 10) : 1000000);
         return 0;
     }
     printf("ovs-psp benchmark (%s)\n", OpenSSL_version(OPENSSL_VERSION));
