@@ -67,6 +67,8 @@ def call(s, method, params):
     buf, dec = b"", json.JSONDecoder()
     while True:
         buf += s.recv(1 << 20)
+        if not buf.rstrip().endswith(b"}"):
+            continue            # Not a whole reply yet: decode once, later.
         try:
             msg, _ = dec.raw_decode(buf.decode())
         except ValueError:
