@@ -251,6 +251,39 @@ bench_sizes(int version, double seconds)
 
 /* Per-packet cost of the datapath's push and pop (ovs-psp/psp-dp.c) of a
  * 1400-byte inner IPv4 packet, beside raw AES-GCM over the same bytes. */
+/* Writes into 'tmpl' the header that a psp port with tunnel key 7 would
+ * push: Ethernet, IPv4 from 192.0.2.1 to 'dst', UDP to 1000, PSP.  Returns
+ * its length. */
+static size_t
+build_template(uint8_t tmpl[128], ovs_be32 dst)
+{
+    memset(tmpl, 0, 128);
+    tmpl[12] = 0x08;
+    uint8_t *ip = tmpl + 14;
+    ip[0] = 0x45;
+    ip[8] = 64;
+    ip[9] = 17;
+    memcpy(ip + 12, "\xc0\x00\x02\x01", 4);
+    memcpy(ip + 16, &dst, 4);
+    ovs_be16 sum = csum(ip, 20);    /* As build_header leaves it. */
+    memcpy(ip + 10, &sum, sizeof sum);
+    ip[20 + 2] = 1000 >> 8;
+    ip[20 + 3] = 1000 & 0xff;
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    return 14 + 20 + 8 + psp_dp_build_header(tmpl + 42, &cfg, 7);
+}
+
+/* Fills 'inner' with an IPv4/UDP packet of 'len' bytes. */
+static void
+build_inner(uint8_t *inner, size_t len)
+{
+    memset(inner, 0x5a, len);
+    inner[0] = 0x45;
+    inner[2] = len >> 8;
+    inner[3] = len & 0xff;
+    inner[9] = 17;
+}
+
 /* Times 'iters' pushes of a copy of 'inner' to the remotes in 'draws' (in
  * network byte order, written into the template 'tmpl'), best of 'rounds'
  * runs of at least 'seconds'.  Returns ns per packet. */
@@ -296,28 +329,11 @@ bench_datapath(double seconds)
     ovs_assert(!psp_dp_rx_spi_alloc(&local, 7, PSP_V0, &spi, key));
     ovs_assert(!psp_dp_tx_sa_set(&remote, 7, spi, PSP_V0, key, 16));
 
-    /* Template: Ethernet, IPv4 (192.0.2.2 -> .2, so that this process pops
-     * what it pushes), UDP to 1000, PSP. */
-    memset(tmpl, 0, sizeof tmpl);
-    tmpl[12] = 0x08;
-    uint8_t *ip = tmpl + 14;
-    ip[0] = 0x45;
-    ip[8] = 64;
-    ip[9] = 17;
-    memcpy(ip + 12, "\xc0\x00\x02\x01\xc0\x00\x02\x02", 8);
-    ovs_be16 sum = csum(ip, 20);    /* As build_header leaves it. */
-    memcpy(ip + 10, &sum, sizeof sum);
-    ip[20 + 2] = 1000 >> 8;
-    ip[20 + 3] = 1000 & 0xff;
-    struct psp_port_cfg cfg = { .crypt_off = 0 };
-    size_t tlen = 14 + 20 + 8 + psp_dp_build_header(tmpl + 42, &cfg, 7);
-
+    /* Template: to 192.0.2.2, an address of this process, so that it pops
+     * what it pushes. */
+    size_t tlen = build_template(tmpl, htonl(0xc0000202));
     uint8_t inner[INNER];
-    memset(inner, 0x5a, sizeof inner);
-    inner[0] = 0x45;
-    inner[2] = INNER >> 8;
-    inner[3] = INNER & 0xff;
-    inner[9] = 17;
+    build_inner(inner, INNER);
     struct dp_packet *p = dp_packet_new_with_headroom(INNER + 64, 128);
 
     /* Push. */
@@ -586,24 +602,9 @@ bench_sa_scale(double seconds, size_t max_sas)
     size_t n_sas = 0;
 
     memset(key, 0x42, sizeof key);
-    memset(tmpl, 0, sizeof tmpl);
-    tmpl[12] = 0x08;
-    uint8_t *ip = tmpl + 14;
-    ip[0] = 0x45;
-    ip[8] = 64;
-    ip[9] = 17;
-    memcpy(ip + 12, "\xc0\x00\x02\x01\x0a\x00\x00\x01", 8);
-    ip[20 + 2] = 1000 >> 8;
-    ip[20 + 3] = 1000 & 0xff;
-    struct psp_port_cfg cfg = { .crypt_off = 0 };
-    size_t tlen = 14 + 20 + 8 + psp_dp_build_header(tmpl + 42, &cfg, 7);
-
+    size_t tlen = build_template(tmpl, htonl(0x0a000001));
     uint8_t inner[INNER];
-    memset(inner, 0x5a, sizeof inner);
-    inner[0] = 0x45;
-    inner[2] = 0;
-    inner[3] = INNER;
-    inner[9] = 17;
+    build_inner(inner, INNER);
     struct dp_packet *p = dp_packet_new_with_headroom(INNER + 64, 128);
     uint32_t *draws = xmalloc(N_DRAWS * sizeof *draws);
     uint32_t *hot = xmalloc(HOT * sizeof *hot);

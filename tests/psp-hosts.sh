@@ -202,36 +202,46 @@ stop_capture() {
     rm -f "$work/tcpdump.pid"
 }
 
-# tcp_transfer: sends $data_mb MB of random bytes from vm1 to vm2 over TCP
-# and prints the SHA-256 of what was sent and of what was received.
-tcp_transfer() {
-    head -c $((data_mb * 1048576)) /dev/urandom > "$work/data"
+# tcp_sink PORT OUT: in the background, receives one TCP connection on
+# vm2's PORT and writes "BYTES SHA256 MAX_GAP" to OUT: what arrived, and the
+# longest gap between two receives, in seconds.  Sets $sink to its pid.
+tcp_sink() {
     vm 2 timeout 120 python3 -c '
-import hashlib, socket
+import hashlib, socket, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.0.0.2", 5001))
+s.bind(("10.0.0.2", int(sys.argv[1])))
 s.listen(1)
 c, _ = s.accept()
-h, n = hashlib.sha256(), 0
+h, n, gap = hashlib.sha256(), 0, 0.0
+last = time.monotonic()
 while True:
     d = c.recv(65536)
     if not d:
         break
+    now = time.monotonic()
+    gap, last = max(gap, now - last), now
     h.update(d)
     n += len(d)
-print(n, h.hexdigest())' > "$work/received" &
-    local server=$!
+print(n, h.hexdigest(), "%.3f" % gap)' "$1" > "$2" &
+    sink=$!
     sleep 0.5
+}
+
+# tcp_transfer: sends $data_mb MB of random bytes from vm1 to vm2 over TCP
+# and prints the SHA-256 of what was sent and of what was received.
+tcp_transfer() {
+    head -c $((data_mb * 1048576)) /dev/urandom > "$work/data"
+    tcp_sink 5001 "$work/received"
     vm 1 timeout 120 python3 -c '
 import socket, sys
 data = open(sys.argv[1], "rb").read()
 s = socket.create_connection(("10.0.0.2", 5001))
 s.sendall(data)
 s.close()' "$work/data"
-    wait $server
+    wait $sink
     echo "sent:     $(stat -c %s "$work/data") $(sha256sum < "$work/data" | cut -d' ' -f1)"
-    echo "received: $(cat "$work/received")"
+    echo "received: $(cut -d' ' -f1-2 "$work/received")"
 }
 
 # payload_leaks PCAP DATA: counts 32-byte pieces of DATA, taken every
@@ -295,26 +305,7 @@ rekey_loop() {
 # "received: BYTES SHA256 MAX_GAP": the longest a send blocked and the
 # longest gap between two receives, in seconds.
 tcp_stream() {
-    vm 2 timeout 120 python3 -c '
-import hashlib, socket, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.0.0.2", 5002))
-s.listen(1)
-c, _ = s.accept()
-h, n, gap = hashlib.sha256(), 0, 0.0
-last = time.monotonic()
-while True:
-    d = c.recv(65536)
-    if not d:
-        break
-    now = time.monotonic()
-    gap, last = max(gap, now - last), now
-    h.update(d)
-    n += len(d)
-print(n, h.hexdigest(), "%.3f" % gap)' > "$work/stream-received" &
-    local server=$!
-    sleep 0.5
+    tcp_sink 5002 "$work/stream-received"
     vm 1 timeout 120 python3 -c '
 import hashlib, os, socket, sys, time
 end = time.monotonic() + float(sys.argv[1])
@@ -330,7 +321,7 @@ while time.monotonic() < end:
     time.sleep(0.005)
 s.close()
 print(n, h.hexdigest(), "%.3f" % block)' "$1" > "$work/stream-sent"
-    wait $server
+    wait $sink
     echo "sent:     $(cat "$work/stream-sent")"
     echo "received: $(cat "$work/stream-received")"
 }
