@@ -219,8 +219,8 @@ uint64_t psp_iv_gen_next(struct psp_iv_gen *);
 
 /* Memory for key material: never in a core dump (MADV_DONTDUMP), locked
  * in RAM where RLIMIT_MEMLOCK allows, and wiped when freed.  Blocks come
- * from arenas of their own, rounded up to a power of 2 of at least 64 bytes
- * (at most 4096).  psp_secure_zalloc() returns NULL when out of memory. */
+ * from arenas of their own, rounded up to a multiple of 16 bytes up to 256,
+ * then to a power of 2 (at most 4096).  psp_secure_zalloc() returns NULL when out of memory. */
 void *psp_secure_zalloc(size_t);
 void psp_secure_free(void *, size_t);
 
