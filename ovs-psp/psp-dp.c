@@ -37,6 +37,7 @@
 #include "random.h"
 #include "svec.h"
 #include "util.h"
+#include "uuid.h"
 
 VLOG_DEFINE_THIS_MODULE(psp_dp);
 
@@ -46,7 +47,10 @@ COVERAGE_DEFINE(psp_rx_opened);
 COVERAGE_DEFINE(psp_rx_drop);
 
 /* A transmit SA.  Immutable once published, but for its counters and IV
- * generator; a re-key publishes a new one. */
+ * generator, and its owner's bookkeeping (written under 'psp_dp_mutex'); a
+ * re-key publishes a new one.  This is all ovs-vswitchd keeps per SA (the
+ * database side keeps nothing more), so every byte counts: 144 bytes, a
+ * secure memory size class of its own. */
 struct psp_tx_sa {
     struct cmap_node node;      /* In 'tx_sas', by hash of remote and
                                  * association. */
@@ -55,12 +59,16 @@ struct psp_tx_sa {
     uint32_t spi;
     int8_t crypt_off;           /* Overrides the port's, if nonnegative. */
     bool has_vc;                /* Overrides the port's VC value. */
+    uint8_t owner_epoch;        /* Owner's resync marker. */
     uint64_t vc;
     struct psp_key key;
     struct psp_iv_gen iv;
     atomic_uint64_t tx_packets;
     atomic_uint64_t tx_bytes;
+    struct uuid owner;          /* Who installed it (a database row). */
+    uint64_t reported_packets;  /* 'tx_packets' as last reported. */
 };
+BUILD_ASSERT_DECL(sizeof(struct psp_tx_sa) <= 144);
 
 /* A receive SPI allocated for a peer and association.  Not needed to decrypt
  * (that is stateless); it binds the SPI to whom it was given. */
@@ -226,6 +234,11 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
     sa->crypt_off = opts ? opts->crypt_off : -1;
     sa->has_vc = opts && opts->has_vc;
     sa->vc = sa->has_vc ? opts->vc : 0;
+    if (opts) {
+        sa->owner = opts->owner;
+        sa->owner_epoch = opts->owner_epoch;
+    }
+    sa->reported_packets = UINT64_MAX;
     psp_iv_gen_init(&sa->iv);
     atomic_init(&sa->tx_packets, 0);
     atomic_init(&sa->tx_bytes, 0);
@@ -279,6 +292,106 @@ psp_dp_tx_sa_del(const struct in6_addr *remote, uint64_t assoc)
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return sa != NULL;
+}
+
+bool
+psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
+                      struct psp_dp_tx_info *info)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    const struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    if (sa) {
+        info->spi = sa->spi;
+        info->version = sa->key.version;
+        info->opts.crypt_off = sa->crypt_off;
+        info->opts.has_vc = sa->has_vc;
+        info->opts.vc = sa->vc;
+        info->opts.owner = sa->owner;
+        info->opts.owner_epoch = sa->owner_epoch;
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return sa != NULL;
+}
+
+bool
+psp_dp_tx_sa_set_epoch(const struct in6_addr *remote, uint64_t assoc,
+                       const struct uuid *owner, uint8_t epoch)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    bool found = sa && uuid_equals(&sa->owner, owner);
+    if (found) {
+        sa->owner_epoch = epoch;
+        sa->reported_packets = UINT64_MAX;
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return found;
+}
+
+bool
+psp_dp_tx_sa_del_owned(const struct in6_addr *remote, uint64_t assoc,
+                       const struct uuid *owner)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    bool found = sa && uuid_equals(&sa->owner, owner);
+    if (found) {
+        cmap_remove(&tx_sas, &sa->node, tx_sa_hash(remote, assoc));
+        ovsrcu_postpone(tx_sa_free, sa);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return found;
+}
+
+size_t
+psp_dp_tx_sa_sweep(uint8_t epoch)
+{
+    struct psp_tx_sa **gone = NULL;
+    size_t n = 0, allocated = 0;
+    struct psp_tx_sa *sa;
+
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    CMAP_FOR_EACH (sa, node, &tx_sas) {
+        if (!uuid_is_zero(&sa->owner) && sa->owner_epoch != epoch) {
+            if (n >= allocated) {
+                gone = x2nrealloc(gone, &allocated, sizeof *gone);
+            }
+            gone[n++] = sa;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        sa = gone[i];
+        cmap_remove(&tx_sas, &sa->node, tx_sa_hash(&sa->remote, sa->assoc));
+        ovsrcu_postpone(tx_sa_free, sa);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    free(gone);
+    return n;
+}
+
+void
+psp_dp_tx_sa_report(psp_dp_tx_report_cb *cb, void *aux)
+{
+    struct psp_tx_sa *sa;
+
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    CMAP_FOR_EACH (sa, node, &tx_sas) {
+        uint64_t packets, bytes;
+
+        atomic_read_relaxed(&sa->tx_packets, &packets);
+        if (packets == sa->reported_packets || uuid_is_zero(&sa->owner)) {
+            continue;
+        }
+        atomic_read_relaxed(&sa->tx_bytes, &bytes);
+        sa->reported_packets = packets;
+        cb(&sa->owner, packets, bytes, aux);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
 }
 
 /* Receive SPIs. */

@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "openvswitch/uuid.h"
 #include "psp.h"
 
 struct dp_packet;
@@ -67,12 +68,19 @@ int psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
                      const uint8_t *key, size_t key_len);
 bool psp_dp_tx_sa_del(const struct in6_addr *remote, uint64_t assoc);
 
-/* Per-SA overrides of the port's header options. */
+/* Per-SA overrides of the port's header options, and who installs the SA. */
 struct psp_dp_tx_opts {
     int crypt_off;              /* 0 to 63, or -1: the port's. */
     bool has_vc;                /* Send this VC; the port must have vc set,
                                  * else the SA's packets are dropped. */
     uint64_t vc;
+
+    /* The owner's bookkeeping, kept in the SA so that the owner needs no
+     * memory of its own per SA: its identity (psp-ovsdb: the database row;
+     * all-zeros: none, e.g. ovs-appctl psp/tx-sa-set) and a marker it uses
+     * to find the SAs it no longer has (psp_dp_tx_sa_sweep()). */
+    struct uuid owner;
+    uint8_t owner_epoch;
 };
 int psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
                           uint32_t spi, enum psp_version,
@@ -84,6 +92,34 @@ int psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
 bool psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
                             uint64_t *packets, uint64_t *bytes);
 size_t psp_dp_tx_sa_count(void);
+
+/* What the SA of 'remote' and 'assoc' was installed with (not its key).
+ * Returns false if there is none. */
+struct psp_dp_tx_info {
+    uint32_t spi;
+    enum psp_version version;
+    struct psp_dp_tx_opts opts;
+};
+bool psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
+                           struct psp_dp_tx_info *);
+
+/* If the SA of 'remote' and 'assoc' belongs to 'owner', sets its marker to
+ * 'epoch' (and makes psp_dp_tx_sa_report() report it again) or deletes
+ * it.  Returns false if it does not belong to 'owner'. */
+bool psp_dp_tx_sa_set_epoch(const struct in6_addr *remote, uint64_t assoc,
+                            const struct uuid *owner, uint8_t epoch);
+bool psp_dp_tx_sa_del_owned(const struct in6_addr *remote, uint64_t assoc,
+                            const struct uuid *owner);
+
+/* Deletes every SA that has an owner and a marker other than 'epoch'.
+ * Returns how many. */
+size_t psp_dp_tx_sa_sweep(uint8_t epoch);
+
+/* Calls 'cb' with the counters of every SA that has an owner and sent
+ * packets since the last report (or since it was installed or marked). */
+typedef void psp_dp_tx_report_cb(const struct uuid *owner, uint64_t packets,
+                                 uint64_t bytes, void *aux);
+void psp_dp_tx_sa_report(psp_dp_tx_report_cb *, void *aux);
 
 /* Allocates a receive SPI for packets from 'peer' (any peer, if it is
  * all-zeros) for 'assoc', and derives its key ('key' has room for 32
