@@ -31,7 +31,9 @@
  *     keys rotate.
  *
  *   - PSP_Tx_SA: installs, re-keys and removes transmit SAs, one changed row
- *     at a time, and writes back their status and statistics. */
+ *     at a time, and writes back their status and statistics.  It keeps no
+ *     replica of the rows: each update goes to the datapath and is dropped
+ *     (a third connection, a raw "monitor"). */
 
 struct ovsdb_idl;
 
