@@ -60,6 +60,11 @@ static long long int last_rotation;     /* Wall clock, ms; 0 = never. */
 static long long int next_stats;
 static struct jsonrpc_session *tx_session;  /* For PSP_Tx_SA. */
 
+/* The receive SA rows this run applied, whose key in the replica is
+ * overwritten once the transaction has gone out (wipe_replica_keys()). */
+static const struct ovsrec_psp_rx_sa **rx_touched;
+static size_t n_rx_touched, allocated_rx_touched;
+
 /* A receive SPI bound in the datapath, by row UUID. */
 struct applied_rx_sa {
     struct hmap_node node;              /* In 'applied_rx'. */
@@ -476,6 +481,12 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
     struct applied_rx_sa *a = applied_rx_find(&row->header_.uuid);
     uint8_t key[PSP_MAX_KEY_LEN];
     struct in6_addr peer;
+
+    if (n_rx_touched >= allocated_rx_touched) {
+        rx_touched = x2nrealloc(rx_touched, &allocated_rx_touched,
+                                sizeof *rx_touched);
+    }
+    rx_touched[n_rx_touched++] = row;
 
     if (!psp_dp_parse_addr(row->peer, true, &peer)) {
         char *error = xasprintf("invalid peer \"%s\" (must be an IPv4 or "
@@ -1095,6 +1106,38 @@ tx_run(void)
     }
 }
 
+/* Overwrites, with '0' digits, the string 's' of the IDL's replica (or of
+ * a transaction's write, once it has gone out). */
+static void
+wipe_replica_string(const char *s)
+{
+    if (s) {
+        memset(CONST_CAST(char *, s), '0', strlen(s));
+    }
+}
+
+/* ovs-vswitchd reads the hex keys of its replica at most once: the master
+ * keys when it takes them over, a receive SA's key only for its length.  So
+ * that no copy of a key lingers in the IDL's memory (and in a core dump),
+ * the replica's copies are overwritten once read and the ones written once
+ * sent.  The lengths stay, which is all rx_apply() checks; a wiped value
+ * only makes the IDL write the real one again if asked to. */
+static void
+wipe_replica_keys(void)
+{
+    const struct ovsrec_psp *psp = ovsrec_psp_first(idl);
+
+    if (psp) {
+        for (size_t i = 0; i < psp->n_master_keys; i++) {
+            wipe_replica_string(psp->value_master_keys[i]);
+        }
+    }
+    for (size_t i = 0; i < n_rx_touched; i++) {
+        wipe_replica_string(rx_touched[i]->sa_key);
+    }
+    n_rx_touched = 0;
+}
+
 /* Main loop. */
 
 void
@@ -1161,6 +1204,7 @@ psp_ovsdb_run(void)
     }
 
     enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
+    wipe_replica_keys();
     if (status != TXN_INCOMPLETE) {
         if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
             resync = true;
@@ -1207,6 +1251,10 @@ psp_ovsdb_destroy(void)
         tx_ops = NULL;
         tx_monitoring = false;
     }
+
+    free(rx_touched);
+    rx_touched = NULL;
+    n_rx_touched = allocated_rx_touched = 0;
 
     /* The datapath keeps its SAs until the process exits. */
     struct applied_rx_sa *r;
