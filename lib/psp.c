@@ -182,6 +182,104 @@ psp_secure_free(void *p, size_t size)
     pthread_mutex_unlock(&secure_mutex);
 }
 
+/* OpenSSL's memory.  Each block starts with its size, for free() and
+ * realloc(); blocks up to 4 kB come from the secure size classes, larger
+ * ones (rare: TLS buffers) are mappings of their own. */
+#define PSP_OSSL_HDR 16                 /* Keeps blocks 16-byte aligned. */
+#define PSP_UNUSED __attribute__((__unused__))
+
+static bool ossl_mem_secure;
+
+static void *
+psp_ossl_malloc(size_t n, const char *file PSP_UNUSED,
+                int line PSP_UNUSED)
+{
+    size_t total = n + PSP_OSSL_HDR;
+    uint8_t *p;
+
+    if (total < n) {
+        return NULL;
+    }
+    if (total <= psp_secure_class_size(PSP_SECURE_N_CLASSES - 1)) {
+        p = psp_secure_zalloc(total);
+    } else {
+        p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            p = NULL;
+        } else if (madvise(p, total, MADV_DONTDUMP)) {
+            munmap(p, total);
+            p = NULL;
+        }
+    }
+    if (!p) {
+        return NULL;
+    }
+    memcpy(p, &total, sizeof total);
+    return p + PSP_OSSL_HDR;
+}
+
+static void
+psp_ossl_free(void *p_, const char *file PSP_UNUSED,
+              int line PSP_UNUSED)
+{
+    uint8_t *p = p_;
+    size_t total;
+
+    if (!p) {
+        return;
+    }
+    p -= PSP_OSSL_HDR;
+    memcpy(&total, p, sizeof total);
+    if (total <= psp_secure_class_size(PSP_SECURE_N_CLASSES - 1)) {
+        psp_secure_free(p, total);
+    } else {
+        explicit_bzero(p, total);
+        munmap(p, total);
+    }
+}
+
+static void *
+psp_ossl_realloc(void *p_, size_t n, const char *file, int line)
+{
+    uint8_t *p = p_;
+
+    if (!p) {
+        return psp_ossl_malloc(n, file, line);
+    }
+    if (!n) {
+        psp_ossl_free(p, file, line);
+        return NULL;
+    }
+
+    size_t total;
+    memcpy(&total, p - PSP_OSSL_HDR, sizeof total);
+    uint8_t *q = psp_ossl_malloc(n, file, line);
+    if (q) {
+        size_t old = total - PSP_OSSL_HDR;
+        memcpy(q, p, old < n ? old : n);
+        psp_ossl_free(p, file, line);
+    }
+    return q;
+}
+
+bool
+psp_openssl_mem_secure(void)
+{
+    if (!ossl_mem_secure) {
+        ossl_mem_secure = CRYPTO_set_mem_functions(psp_ossl_malloc,
+                                                   psp_ossl_realloc,
+                                                   psp_ossl_free);
+    }
+    return ossl_mem_secure;
+}
+
+bool
+psp_openssl_mem_is_secure(void)
+{
+    return ossl_mem_secure;
+}
+
 static inline void
 put_be32(uint8_t *p, uint32_t x)
 {

@@ -224,6 +224,14 @@ uint64_t psp_iv_gen_next(struct psp_iv_gen *);
 void *psp_secure_zalloc(size_t);
 void psp_secure_free(void *, size_t);
 
+/* Makes OpenSSL take all its memory from memory that is never in a core
+ * dump and wiped when freed: its cipher contexts hold expanded keys.  Must
+ * be called before OpenSSL allocates anything (first thing in main());
+ * returns false if it was too late.  psp_openssl_mem_is_secure() says
+ * whether it was done. */
+bool psp_openssl_mem_secure(void);
+bool psp_openssl_mem_is_secure(void);
+
 /* Master keys: two slots, the SPI's top bit selects one.  Each rotation puts
  * a new generation in the slot that is not active, which becomes active; the
  * generation that was active becomes "previous" and keeps working, and the

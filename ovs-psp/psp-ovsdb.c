@@ -123,6 +123,12 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
     ovsdb_idl_omit_alert(idl, &ovsrec_psp_rx_sa_col_status);
 
 
+    if (!psp_openssl_mem_is_secure()) {
+        VLOG_WARN("PSP: OpenSSL's memory is not kept out of core dumps (it "
+                  "allocated before ovs-vswitchd could set that up): core "
+                  "dumps may hold expanded SA keys");
+    }
+
     /* PSP_Tx_SA has a session of its own: see "Transmit SAs" below. */
     tx_session = jsonrpc_session_open(remote, true);
 }
