@@ -80,15 +80,30 @@ struct psp_rx_binding {
     uint8_t version;
 };
 
+/* A thread's cache of transmit SAs, direct-mapped by hash: the SAs that a
+ * thread sends on are found in a small array that stays in its caches and
+ * TLB, whatever the size of 'tx_sas'.  An entry is valid only while
+ * 'tx_sas_seq' has not changed since it was filled: any change to 'tx_sas'
+ * empties every cache, and since the SA an entry points to cannot be freed
+ * before the thread next quiesces (RCU), a pointer read with the current
+ * 'tx_sas_seq' is safe to use until then. */
+#define TX_CACHE_SIZE 4096              /* 64 kB per thread. */
+struct tx_cache_entry {
+    const struct psp_tx_sa *sa;
+    uint64_t seq;
+};
+
 /* Per-thread state. */
 struct psp_dp_thread {
     struct ovs_list list_node;  /* In 'threads'. */
     struct psp_crypto *cc;
     struct psp_stats stats;
+    struct tx_cache_entry tx_cache[TX_CACHE_SIZE];
 };
 
 static struct ovs_mutex psp_dp_mutex = OVS_MUTEX_INITIALIZER;
 static struct cmap tx_sas;
+static atomic_uint64_t tx_sas_seq = 1;  /* Changes with 'tx_sas'. */
 static struct cmap rx_bindings;
 static ATOMIC(struct psp_mkeys *) mkeys_ptr; /* Replaced on import. */
 static atomic_uint64_t keys_seq;        /* Changes with the master keys. */
@@ -188,6 +203,42 @@ tx_sa_find(const struct in6_addr *remote, uint64_t assoc)
     return NULL;
 }
 
+/* Invalidates every thread's SA cache.  Called after a change to 'tx_sas'
+ * and before the SA it replaces or removes is postponed for freeing. */
+static void
+tx_sas_changed(void)
+{
+    uint64_t orig;
+
+    atomic_add_explicit(&tx_sas_seq, 1, &orig, memory_order_release);
+}
+
+/* Finds the SA of 'remote' and 'assoc' through 't''s cache. */
+static const struct psp_tx_sa *
+tx_sa_lookup(struct psp_dp_thread *t, const struct in6_addr *remote,
+             uint64_t assoc)
+{
+    uint32_t hash = tx_sa_hash(remote, assoc);
+    struct tx_cache_entry *e = &t->tx_cache[hash & (TX_CACHE_SIZE - 1)];
+    uint64_t seq;
+
+    atomic_read_explicit(&tx_sas_seq, &seq, memory_order_acquire);
+    if (OVS_LIKELY(e->seq == seq && e->sa && e->sa->assoc == assoc
+                   && ipv6_addr_equals(&e->sa->remote, remote))) {
+        return e->sa;
+    }
+
+    const struct psp_tx_sa *sa;
+    CMAP_FOR_EACH_WITH_HASH (sa, node, hash, &tx_sas) {
+        if (sa->assoc == assoc && ipv6_addr_equals(&sa->remote, remote)) {
+            e->sa = sa;
+            e->seq = seq;
+            return sa;
+        }
+    }
+    return NULL;
+}
+
 static void
 tx_sa_free(struct psp_tx_sa *sa)
 {
@@ -248,6 +299,7 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
     struct psp_tx_sa *old = tx_sa_find(remote, assoc);
     if (old) {
         cmap_replace(&tx_sas, &old->node, &sa->node, hash);
+        tx_sas_changed();
         ovsrcu_postpone(tx_sa_free, old);
     } else {
         cmap_insert(&tx_sas, &sa->node, hash);
@@ -273,6 +325,13 @@ psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
     return true;
 }
 
+bool
+psp_dp_tx_sa_lookup(const struct in6_addr *remote, uint64_t assoc)
+{
+    psp_dp_init();
+    return tx_sa_lookup(psp_dp_thread_get(), remote, assoc) != NULL;
+}
+
 size_t
 psp_dp_tx_sa_count(void)
 {
@@ -288,6 +347,7 @@ psp_dp_tx_sa_del(const struct in6_addr *remote, uint64_t assoc)
     struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
     if (sa) {
         cmap_remove(&tx_sas, &sa->node, tx_sa_hash(remote, assoc));
+        tx_sas_changed();
         ovsrcu_postpone(tx_sa_free, sa);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
@@ -340,6 +400,7 @@ psp_dp_tx_sa_del_owned(const struct in6_addr *remote, uint64_t assoc,
     bool found = sa && uuid_equals(&sa->owner, owner);
     if (found) {
         cmap_remove(&tx_sas, &sa->node, tx_sa_hash(remote, assoc));
+        tx_sas_changed();
         ovsrcu_postpone(tx_sa_free, sa);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
@@ -366,6 +427,7 @@ psp_dp_tx_sa_sweep(uint8_t epoch)
     for (size_t i = 0; i < n; i++) {
         sa = gone[i];
         cmap_remove(&tx_sas, &sa->node, tx_sa_hash(&sa->remote, sa->assoc));
+        tx_sas_changed();
         ovsrcu_postpone(tx_sa_free, sa);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
@@ -761,9 +823,9 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
         memcpy(&ip4, tmpl + ETH_HEADER_LEN + 16, sizeof ip4);
         remote = in6_addr_mapped_ipv4(ip4);
     }
-    const struct psp_tx_sa *sa = tx_sa_find(&remote,
-                                            psp_dp_header_assoc(tmpl
-                                                                + psp_ofs));
+    const struct psp_tx_sa *sa = tx_sa_lookup(t, &remote,
+                                              psp_dp_header_assoc(tmpl
+                                                                  + psp_ofs));
     if (!sa) {
         return PSP_E_NO_SA;
     }

@@ -93,6 +93,10 @@ bool psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
                             uint64_t *packets, uint64_t *bytes);
 size_t psp_dp_tx_sa_count(void);
 
+/* Whether there is an SA for 'remote' and 'assoc', found as the datapath
+ * finds it (through the calling thread's cache of SAs): for benchmarks. */
+bool psp_dp_tx_sa_lookup(const struct in6_addr *remote, uint64_t assoc);
+
 /* What the SA of 'remote' and 'assoc' was installed with (not its key).
  * Returns false if there is none. */
 struct psp_dp_tx_info {

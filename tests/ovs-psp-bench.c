@@ -599,8 +599,7 @@ time_lookups(const uint32_t *addrs, size_t n_addrs, int rounds,
             for (int i = 0; i < 64; i++) {
                 struct in6_addr remote = in6_addr_mapped_ipv4(
                     addrs[(iters + i) % n_addrs]);
-                uint64_t packets, bytes;
-                found += psp_dp_tx_sa_get_stats(&remote, 7, &packets, &bytes);
+                found += psp_dp_tx_sa_lookup(&remote, 7);
             }
             iters += 64;
             elapsed = now() - start;
@@ -612,10 +611,10 @@ time_lookups(const uint32_t *addrs, size_t n_addrs, int rounds,
 }
 
 /* Transmit SAs at scale, for growing numbers of SAs:
- *   - the lookup alone (psp_dp_tx_sa_get_stats(): hash, cmap, compare) of
- *     1,000 SAs spread over the table (a working set, as traffic has), and
- *     of SAs drawn at random among all (each lookup then misses the caches
- *     and the TLB);
+ *   - the lookup alone (psp_dp_tx_sa_lookup(): hash, the thread's cache of
+ *     SAs, else the cmap) of 1,000 SAs spread over the table (a working
+ *     set, as traffic has), and of SAs drawn at random among all (each
+ *     lookup then misses the caches and the TLB);
  *   - the push of a 64-byte inner packet (where the lookup weighs most) to
  *     the same 1,000 SAs, whose cipher contexts stay in the per-thread
  *     cache;

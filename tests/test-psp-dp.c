@@ -352,6 +352,18 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     set_rx_offsets(before, false);
     CHECK_ERR(psp_dp_pop(before, &tnl, &spi, &vc, NULL), PSP_OK);
 
+    /* Removed (after the thread's SA cache learned it): no SA, nothing
+     * sent; installed again, it sends again. */
+    CHECK(psp_dp_tx_sa_del(&addr_b, 1001));
+    struct dp_packet *gone = vm_packet(64, 0);
+    CHECK_ERR(psp_dp_push(gone, tmpl, tlen, false), PSP_E_NO_SA);
+    dp_packet_delete(gone);
+    spi_new = make_sa(&addr_a, &addr_b, 1001, PSP_V0, NULL);
+    gone = vm_packet(64, 0);
+    CHECK_ERR(psp_dp_push(gone, tmpl, tlen, false), PSP_OK);
+    CHECK(get_spi(gone, false) == spi_new);
+    dp_packet_delete(gone);
+
     /* Rotation: one keeps old SPIs working, the second makes them stale. */
     struct dp_packet *old1 = vm_packet(64, 0);
     CHECK_ERR(psp_dp_push(old1, tmpl, tlen, false), PSP_OK);
