@@ -72,7 +72,8 @@ TESTSUITE_AT += \
 	psp/tests/psp-appctl.at \
 	psp/tests/psp-tunnel.at \
 	psp/tests/psp-ovsdb.at \
-	psp/tests/psp-agent.at
+	psp/tests/psp-agent.at \
+	psp/tests/psp-telemetry.at
 
 # The programs, atlocal and testsuite that the psp tests use (check-psp-only
 # in the top-level Makefile).  Building single programs skips BUILT_SOURCES,

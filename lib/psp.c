@@ -303,6 +303,12 @@ put_be64(uint8_t *p, uint64_t x)
     put_be32(p + 4, x);
 }
 
+static inline uint16_t
+get_be16(const uint8_t *p)
+{
+    return (p[0] << 8) | p[1];
+}
+
 static inline uint64_t
 get_be64(const uint8_t *p)
 {
@@ -543,6 +549,68 @@ psp_hdr_parse(const uint8_t *p, size_t len, struct psp_hdr_info *h)
         h->vc = get_be64(p + PSP_HDR_LEN);
     }
     return PSP_OK;
+}
+
+static bool
+psp_proto_has_ports(uint8_t proto)
+{
+    return proto == 6 || proto == 17 || proto == 132 || proto == 136;
+}
+
+void
+psp_visible_parse(const uint8_t *p, const struct psp_hdr_info *h,
+                  struct psp_visible *v)
+{
+    memset(v, 0, sizeof *v);
+
+    /* The cleartext part of the payload: up to the crypt offset (counted
+     * from the end of the IV, so it includes the VC), or all of it when
+     * nothing is encrypted. */
+    const uint8_t *inner = p + h->payload_ofs;
+    size_t clear = h->payload_len;
+    if (!psp_version_is_gmac(h->version)) {
+        size_t end = PSP_HDR_LEN + 4 * (size_t) h->crypt_off;
+        clear = end > h->payload_ofs ? end - h->payload_ofs : 0;
+        if (clear > h->payload_len) {
+            clear = h->payload_len;
+        }
+    }
+
+    const uint8_t *l4;
+    size_t l4_clear;
+    if (h->next_hdr == PSP_NH_IPV4) {
+        v->inner_ip = 4;
+        if (clear < 20 || inner[0] >> 4 != 4 || (inner[0] & 15) < 5) {
+            return;
+        }
+        v->has_proto = true;
+        v->proto = inner[9];
+        size_t ihl = 4 * (size_t) (inner[0] & 15);
+        if ((get_be16(inner + 6) & 0x1fff) || clear < ihl) {
+            return;             /* A later fragment, or options hidden. */
+        }
+        l4 = inner + ihl;
+        l4_clear = clear - ihl;
+    } else if (h->next_hdr == PSP_NH_IPV6) {
+        v->inner_ip = 6;
+        if (clear < 40 || inner[0] >> 4 != 6) {
+            return;
+        }
+        v->has_proto = true;
+        v->proto = inner[6];
+        l4 = inner + 40;
+        l4_clear = clear - 40;
+    } else {
+        v->has_proto = true;
+        v->proto = h->next_hdr;
+        l4 = inner;
+        l4_clear = clear;
+    }
+    if (psp_proto_has_ports(v->proto) && l4_clear >= 4) {
+        v->has_ports = true;
+        v->src_port = get_be16(l4);
+        v->dst_port = get_be16(l4 + 2);
+    }
 }
 
 unsigned int

@@ -177,6 +177,29 @@ void psp_hdr_write(uint8_t *p, const struct psp_hdr_info *);
 enum psp_error psp_hdr_parse(const uint8_t *p, size_t len,
                              struct psp_hdr_info *);
 
+/* What the cleartext part of a PSP packet (the crypt offset region, or all
+ * of it with AES-GMAC) shows of the inner packet, for telemetry on packets
+ * that are not decrypted.  Nothing here is authenticated until the ICV is
+ * checked: it is what the packet claims. */
+struct psp_visible {
+    uint8_t inner_ip;           /* Tunnel mode: 4 or 6; transport mode: 0. */
+    bool has_proto;             /* 'proto' is readable. */
+    uint8_t proto;              /* Inner L4 protocol (IPPROTO_*). */
+    bool has_ports;             /* 'src_port' and 'dst_port' are readable. */
+    uint16_t src_port;          /* Host byte order. */
+    uint16_t dst_port;
+};
+
+/* Fills 'v' from 'p', a PSP packet (UDP payload) whose header
+ * psp_hdr_parse() parsed into 'h' without error.  In transport mode the PSP
+ * Next Header is the L4 protocol; in tunnel mode (Next Header 4 or 41) the
+ * inner IP header must be readable for the protocol, and the L4 header's
+ * first 4 bytes for the ports.  Ports are shown for TCP, UDP, UDP-Lite and
+ * SCTP, never for a non-first IPv4 fragment, and for IPv6 only when no
+ * extension header comes first (they are not walked). */
+void psp_visible_parse(const uint8_t *p, const struct psp_hdr_info *h,
+                       struct psp_visible *v);
+
 /* Crypt offset, in 4-byte units, that leaves the inner L4 ports readable,
  * for a transport-mode packet or a tunnel-mode packet with inner IPv4
  * (20-byte header) or IPv6. */
@@ -220,7 +243,8 @@ uint64_t psp_iv_gen_next(struct psp_iv_gen *);
 /* Memory for key material: never in a core dump (MADV_DONTDUMP), locked
  * in RAM where RLIMIT_MEMLOCK allows, and wiped when freed.  Blocks come
  * from arenas of their own, rounded up to a multiple of 16 bytes up to 256,
- * then to a power of 2 (at most 4096).  psp_secure_zalloc() returns NULL when out of memory. */
+ * then to a power of 2 (at most 4096).  psp_secure_zalloc() returns NULL
+ * when out of memory. */
 void *psp_secure_zalloc(size_t);
 void psp_secure_free(void *, size_t);
 

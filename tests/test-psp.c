@@ -1055,65 +1055,110 @@ test_pcap_mutate(struct ovs_cmdl_context *ctx)
     ovs_pcap_close(out);
 }
 
-/* dump FILE: one line per frame with the outer headers' validity (UDP
- * checksum: 0, ok or bad) and the PSP header's fields, for checks on what
- * an encryptor wrote. */
+/* Calls 'cb' with each frame of pcap file 'name' that holds UDP, and prints
+ * "not UDP" for the others. */
 static void
-test_pcap_dump(struct ovs_cmdl_context *ctx)
+for_each_udp_frame(const char *name, void (*cb)(const struct frame_view *))
 {
-    struct pcap_file *in = open_pcap(ctx->argv[1], "rb");
+    struct pcap_file *in = open_pcap(name, "rb");
     struct dp_packet *pkt;
 
     while (!ovs_pcap_read(in, &pkt, NULL)) {
         struct frame_view v;
-        struct psp_hdr_info h;
 
         if (!view_frame(pkt, &v) || !v.udp_payload) {
             printf("not UDP\n");
-            dp_packet_delete(pkt);
-            continue;
-        }
-        const uint8_t *l3 = v.l3;
-        const uint8_t *udp = v.udp_payload - UDP_HEADER_LEN;
-        bool v6 = l3[0] >> 4 == 6;
-        size_t hl = v6 ? IPV6_HEADER_LEN : (l3[0] & 15) * 4;
-        size_t frame_ip = (size_t) ((uint8_t *) dp_packet_tail(pkt) - l3);
-        bool len_ok = (v.ip_len == frame_ip
-                       && (size_t) ((udp[4] << 8) | udp[5]) + hl == v.ip_len);
-
-        const char *udp_csum = "0";
-        if (udp[6] || udp[7]) {
-            size_t udp_len = (udp[4] << 8) | udp[5];
-            uint32_t partial = (v6
-                                ? packet_csum_pseudoheader6(
-                                    ALIGNED_CAST(const void *, l3))
-                                : packet_csum_pseudoheader(
-                                    ALIGNED_CAST(const void *, l3)));
-
-            udp_csum = (udp_len + hl <= frame_ip
-                        && !csum_finish(csum_continue(partial, udp, udp_len))
-                        ? "ok" : "bad");
-        }
-        printf("%s %s len=%s udp_dst=%d udp_csum=%s",
-               v6 ? "ipv6" : "ipv4",
-               v6 ? "-" : csum(l3, hl) ? "csum-bad" : "csum-ok",
-               len_ok ? "ok" : "bad", (udp[2] << 8) | udp[3], udp_csum);
-        enum psp_error e = psp_hdr_parse(v.udp_payload, v.udp_payload_len, &h);
-        if (e) {
-            printf(" psp-error=%s\n", psp_error_name(e));
         } else {
-            printf(" nh=%d ver=%d co=%d s=%d d=%d spi=%08"PRIx32
-                   " iv=%"PRIu64, h.next_hdr, h.version, h.crypt_off, h.s,
-                   h.d, h.spi, h.iv);
-            if (h.has_vc) {
-                printf(h.vc_readable ? " vc=%"PRIx64 : " vc=encrypted",
-                       h.vc);
-            }
-            printf("\n");
+            cb(&v);
         }
         dp_packet_delete(pkt);
     }
     ovs_pcap_close(in);
+}
+
+/* dump FILE: one line per frame with the outer headers' validity (UDP
+ * checksum: 0, ok or bad) and the PSP header's fields, for checks on what
+ * an encryptor wrote. */
+static void
+dump_frame(const struct frame_view *vp)
+{
+    struct frame_view v = *vp;
+    struct psp_hdr_info h;
+    struct dp_packet *pkt = v.pkt;
+    const uint8_t *l3 = v.l3;
+    const uint8_t *udp = v.udp_payload - UDP_HEADER_LEN;
+    bool v6 = l3[0] >> 4 == 6;
+    size_t hl = v6 ? IPV6_HEADER_LEN : (l3[0] & 15) * 4;
+    size_t frame_ip = (size_t) ((uint8_t *) dp_packet_tail(pkt) - l3);
+    bool len_ok = (v.ip_len == frame_ip
+                   && (size_t) ((udp[4] << 8) | udp[5]) + hl == v.ip_len);
+
+    const char *udp_csum = "0";
+    if (udp[6] || udp[7]) {
+        size_t udp_len = (udp[4] << 8) | udp[5];
+        uint32_t partial = (v6
+                            ? packet_csum_pseudoheader6(
+                                ALIGNED_CAST(const void *, l3))
+                            : packet_csum_pseudoheader(
+                                ALIGNED_CAST(const void *, l3)));
+
+        udp_csum = (udp_len + hl <= frame_ip
+                    && !csum_finish(csum_continue(partial, udp, udp_len))
+                    ? "ok" : "bad");
+    }
+    printf("%s %s len=%s udp_dst=%d udp_csum=%s",
+           v6 ? "ipv6" : "ipv4",
+           v6 ? "-" : csum(l3, hl) ? "csum-bad" : "csum-ok",
+           len_ok ? "ok" : "bad", (udp[2] << 8) | udp[3], udp_csum);
+    enum psp_error e = psp_hdr_parse(v.udp_payload, v.udp_payload_len, &h);
+    if (e) {
+        printf(" psp-error=%s\n", psp_error_name(e));
+    } else {
+        printf(" nh=%d ver=%d co=%d s=%d d=%d spi=%08"PRIx32
+               " iv=%"PRIu64, h.next_hdr, h.version, h.crypt_off, h.s,
+               h.d, h.spi, h.iv);
+        if (h.has_vc) {
+            printf(h.vc_readable ? " vc=%"PRIx64 : " vc=encrypted",
+                   h.vc);
+        }
+        printf("\n");
+    }
+}
+
+static void
+test_pcap_dump(struct ovs_cmdl_context *ctx)
+{
+    for_each_udp_frame(ctx->argv[1], dump_frame);
+}
+
+/* visible FILE: for each PSP packet in FILE, what its cleartext part shows
+ * of the inner packet (psp_visible_parse()), as telemetry would see it:
+ * "inner=ipv4|ipv6|- proto=P|hidden ports=S>D|hidden". */
+static void
+visible_frame(const struct frame_view *v)
+{
+    struct psp_hdr_info h;
+    struct psp_visible vis;
+
+    if (psp_hdr_parse(v->udp_payload, v->udp_payload_len, &h)) {
+        printf("not PSP\n");
+        return;
+    }
+    psp_visible_parse(v->udp_payload, &h, &vis);
+    printf("inner=%s", (vis.inner_ip == 4 ? "ipv4"
+                        : vis.inner_ip == 6 ? "ipv6" : "-"));
+    printf(vis.has_proto ? " proto=%d" : " proto=hidden", vis.proto);
+    if (vis.has_ports) {
+        printf(" ports=%d>%d\n", vis.src_port, vis.dst_port);
+    } else {
+        printf(" ports=hidden\n");
+    }
+}
+
+static void
+test_pcap_visible(struct ovs_cmdl_context *ctx)
+{
+    for_each_udp_frame(ctx->argv[1], visible_frame);
 }
 
 static void
@@ -1147,6 +1192,7 @@ static const struct ovs_cmdl_command commands[] = {
      OVS_RO},
     {"mutate", "IN OUT what arg [arg]", 4, 5, test_pcap_mutate, OVS_RO},
     {"dump", "FILE", 1, 1, test_pcap_dump, OVS_RO},
+    {"visible", "FILE", 1, 1, test_pcap_visible, OVS_RO},
     {NULL, NULL, 0, 0, NULL, OVS_RO},
 };
 
