@@ -60,6 +60,7 @@ struct psp_tx_sa {
     int8_t crypt_off;           /* Overrides the port's, if nonnegative. */
     bool has_vc;                /* Overrides the port's VC value. */
     uint8_t owner_epoch;        /* Owner's resync marker. */
+    uint8_t sd_bits;            /* S and D bits for header byte 3. */
     uint64_t vc;
     struct psp_key key;
     struct psp_iv_gen iv;
@@ -288,6 +289,8 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
     if (opts) {
         sa->owner = opts->owner;
         sa->owner_epoch = opts->owner_epoch;
+        sa->sd_bits = ((opts->sample ? 0x80 : 0)
+                       | (opts->sample && opts->drop_after_sample ? 0x40 : 0));
     }
     sa->reported_packets = UINT64_MAX;
     psp_iv_gen_init(&sa->iv);
@@ -369,6 +372,8 @@ psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
         info->opts.vc = sa->vc;
         info->opts.owner = sa->owner;
         info->opts.owner_epoch = sa->owner_epoch;
+        info->opts.sample = (sa->sd_bits & 0x80) != 0;
+        info->opts.drop_after_sample = (sa->sd_bits & 0x40) != 0;
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return sa != NULL;
@@ -863,7 +868,7 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
 
     uint8_t *psp = (uint8_t *) (udp + 1);
     psp[0] = next_hdr;
-    psp[3] = (psp[3] & ~0x3c) | (sa->key.version << 2);
+    psp[3] = (psp[3] & ~0xfc) | (sa->key.version << 2) | sa->sd_bits;
     if (sa->crypt_off >= 0) {
         psp[2] = (psp[2] & ~0x3f) | sa->crypt_off;
     }
@@ -1160,6 +1165,10 @@ psp_dp_format(struct ds *s, bool brief)
                       "(%s) tx_packets=%"PRIu64" tx_bytes=%"PRIu64,
                       sa->assoc, sa->spi, sa->key.version,
                       psp_version_name(sa->key.version), packets, bytes);
+        if (sa->sd_bits) {
+            ds_put_cstr(&line, (sa->sd_bits & 0x40 ? " sample,drop"
+                                : " sample"));
+        }
         svec_add(&lines, ds_cstr(&line));
     }
     put_sorted(s, &lines);

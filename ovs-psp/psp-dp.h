@@ -74,6 +74,8 @@ struct psp_dp_tx_opts {
     bool has_vc;                /* Send this VC; the port must have vc set,
                                  * else the SA's packets are dropped. */
     uint64_t vc;
+    bool sample;                /* Set the S bit. */
+    bool drop_after_sample;     /* Set the D bit (with 'sample'). */
 
     /* The owner's bookkeeping, kept in the SA so that the owner needs no
      * memory of its own per SA: its identity (psp-ovsdb: the database row;

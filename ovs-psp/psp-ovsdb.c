@@ -660,6 +660,7 @@ static size_t tx_bulk;                  /* Rows and operations handled since
 /* The monitored columns: what a transmit SA is made of. */
 static const char *const tx_columns[] = {
     "remote", "association", "spi", "version", "sa_key", "crypt_offset", "vc",
+    "sample", "drop_after_sample",
 };
 
 /* A PSP_Tx_SA row, as monitored. */
@@ -672,6 +673,8 @@ struct tx_row {
     int crypt_off;                      /* -1: none. */
     bool has_vc;
     int64_t vc;
+    bool sample;
+    bool drop_after_sample;
 };
 
 static const struct json *
@@ -694,6 +697,14 @@ json_get_int(const struct json *j, int64_t *v)
     return false;
 }
 
+/* A column of type boolean, or of a set of at most one boolean: true only
+ * if it holds true. */
+static bool
+json_get_true(const struct json *j)
+{
+    return j && j->type == JSON_TRUE;
+}
+
 /* Reads 'json' (a row's "new" or "old" member) into 'r'.  Returns false if
  * a column that must be there is missing. */
 static bool
@@ -712,6 +723,9 @@ tx_row_parse(const struct json *json, struct tx_row *r)
     r->crypt_off = (json_get_int(row_column(json, "crypt_offset"), &v)
                     ? v : -1);
     r->has_vc = json_get_int(row_column(json, "vc"), &r->vc);
+    r->sample = json_get_true(row_column(json, "sample"));
+    r->drop_after_sample = json_get_true(row_column(json,
+                                                    "drop_after_sample"));
     return (r->remote
             && json_get_int(row_column(json, "association"), &r->assoc)
             && json_get_int(row_column(json, "spi"), &r->spi)
@@ -848,6 +862,8 @@ tx_apply(const struct uuid *uuid, const struct json *new,
         .crypt_off = r.crypt_off,
         .has_vc = r.has_vc,
         .vc = r.has_vc ? r.vc : 0,
+        .sample = r.sample,
+        .drop_after_sample = r.drop_after_sample,
         .owner = *uuid,
         .owner_epoch = tx_epoch,
     };
@@ -856,7 +872,9 @@ tx_apply(const struct uuid *uuid, const struct json *new,
                  && prev.version == r.version
                  && prev.opts.crypt_off == opts.crypt_off
                  && prev.opts.has_vc == opts.has_vc
-                 && prev.opts.vc == opts.vc);
+                 && prev.opts.vc == opts.vc
+                 && prev.opts.sample == opts.sample
+                 && prev.opts.drop_after_sample == opts.drop_after_sample);
     if (!r.sa_key) {
         if (same) {
             /* The key column is ephemeral: a restarted ovsdb-server lost it,
@@ -875,6 +893,11 @@ tx_apply(const struct uuid *uuid, const struct json *new,
         error = xasprintf("sa_key must be %"PRIuSIZE" bytes (%"PRIuSIZE" hex "
                           "digits) for version %"PRId64, key_len, 2 * key_len,
                           r.version);
+        goto refuse;
+    }
+    if (opts.drop_after_sample && !opts.sample) {
+        explicit_bzero(key, sizeof key);
+        error = xstrdup("drop_after_sample requires sample");
         goto refuse;
     }
     if (opts.crypt_off > 0 && psp_version_is_gmac(r.version)) {
