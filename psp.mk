@@ -35,6 +35,8 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-ovsdb.c \
 	psp/ovs-psp/psp-ovsdb.h \
+	psp/ovs-psp/psp-flow.c \
+	psp/ovs-psp/psp-flow.h \
 	psp/ovs-psp/psp-unixctl.c \
 	psp/ovs-psp/psp-unixctl.h \
 	psp/ovs-psp/psp-vsctl.c \
