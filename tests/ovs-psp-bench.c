@@ -35,8 +35,13 @@
 #include <openssl/rand.h>
 #include <pcap/pcap.h>
 
+#include "classifier.h"
 #include "csum.h"
 #include "dp-packet.h"
+#include "flow.h"
+#include "openvswitch/match.h"
+#include "openvswitch/meta-flow.h"
+#include "versions.h"
 #include "packets.h"
 #include "random.h"
 #include "util.h"
@@ -694,6 +699,173 @@ bench_sa_scale(double seconds, size_t max_sas)
     dp_packet_delete(p);
 }
 
+/* Telemetry: the cost of the PSP match fields to classification.  Times
+ * miniflow_extract() (what a PMD thread does per packet) and flow
+ * extraction plus a classifier lookup, for a UDP packet that is not PSP and
+ * for a PSP packet whose inner ports are readable, first with flows that
+ * mention no PSP field, then with flows on PSP fields added.  Returns
+ * nothing; prints a table. */
+struct cls_bench {
+    struct classifier cls;
+    struct cls_rule rules[8];
+    size_t n_rules;
+};
+
+static void
+cls_bench_add(struct cls_bench *cb, const struct match *m, int priority)
+{
+    ovs_assert(cb->n_rules < ARRAY_SIZE(cb->rules));
+    struct cls_rule *rule = &cb->rules[cb->n_rules++];
+    cls_rule_init(rule, m, priority);
+    classifier_insert(&cb->cls, rule, OVS_VERSION_MIN, NULL, 0);
+}
+
+static void
+match_udp_dst(struct match *m, uint16_t port)
+{
+    match_init_catchall(m);
+    match_set_dl_type(m, htons(ETH_TYPE_IP));
+    match_set_nw_proto(m, IPPROTO_UDP);
+    if (port) {
+        match_set_tp_dst(m, htons(port));
+    }
+}
+
+static void
+match_set_psp(struct match *m, enum mf_field_id id, uint64_t value)
+{
+    const struct mf_field *mf = mf_from_id(id);
+    union mf_value v;
+
+    memset(&v, 0, sizeof v);
+    for (int i = mf->n_bytes - 1; i >= 0; i--, value >>= 8) {
+        v.b[i] = value;
+    }
+    mf_set_value(mf, &v, m, NULL);
+}
+
+/* ns per packet of extraction alone ('cls' null) or with a lookup. */
+static double
+time_classify(const uint8_t *pkt, size_t len, struct classifier *cls,
+              double seconds)
+{
+    struct dp_packet *p = dp_packet_new(len);
+    struct {
+        struct miniflow mf;
+        uint64_t buf[FLOW_U64S];
+    } m;
+    double best = 1e9;
+    uint64_t hits = 0;
+
+    dp_packet_put(p, pkt, len);
+    for (int r = 0; r < 5; r++) {
+        double start = now(), elapsed;
+        uint64_t iters = 0;
+        do {
+            for (int i = 0; i < 64; i++) {
+                pkt_metadata_init(&p->md, u32_to_odp(1));
+                if (cls) {
+                    struct flow flow;
+                    struct flow_wildcards wc;
+
+                    flow_extract(p, &flow);
+                    flow_wildcards_init_catchall(&wc);
+                    hits += classifier_lookup(cls, OVS_VERSION_MAX, &flow,
+                                              &wc) != NULL;
+                } else {
+                    miniflow_extract(p, &m.mf);
+                    hits += m.mf.map.bits[1] != 0;
+                }
+            }
+            iters += 64;
+            elapsed = now() - start;
+        } while (elapsed < seconds);
+        best = MIN(best, elapsed / iters * 1e9);
+    }
+    ovs_assert(hits);
+    dp_packet_delete(p);
+    return best;
+}
+
+static void
+bench_classify(double seconds)
+{
+    enum { INNER = 1400 };
+    struct in6_addr local = in6_addr_mapped_ipv4(htonl(0xc0000201));
+    struct in6_addr remote = in6_addr_mapped_ipv4(htonl(0xc0000202));
+    uint8_t key[PSP_MAX_KEY_LEN], tmpl[128], inner[INNER];
+    uint32_t spi;
+
+    /* A PSP packet, as pushed, with crypt offset 6 (the inner IPv4 and UDP
+     * ports in clear; nothing here checks the ICV). */
+    ovs_assert(!psp_dp_rx_spi_alloc(&local, 8, PSP_V0, &spi, key));
+    ovs_assert(!psp_dp_tx_sa_set(&remote, 8, spi, PSP_V0, key, 16));
+    size_t tlen = build_template(tmpl, htonl(0xc0000202));
+    build_inner(inner, INNER);
+    inner[22] = 443 >> 8;       /* Inner UDP destination port 443. */
+    inner[23] = 443 & 0xff;
+    struct dp_packet *p = dp_packet_new_with_headroom(INNER + 64, 128);
+    dp_packet_put(p, inner, INNER);
+    ovs_assert(!psp_dp_push(p, tmpl, tlen, false));
+    size_t len = dp_packet_size(p);
+    uint8_t *psp_pkt = xmemdup(dp_packet_data(p), len);
+    psp_pkt[14 + 20 + 8 + 2] = 6;
+    dp_packet_delete(p);
+
+    /* The same frame to UDP port 4789 instead: not PSP. */
+    uint8_t *udp_pkt = xmemdup(psp_pkt, len);
+    udp_pkt[14 + 20 + 2] = 4789 >> 8;
+    udp_pkt[14 + 20 + 3] = 4789 & 0xff;
+
+    struct cls_bench plain, with_psp;
+    struct match m;
+    struct cls_bench *cbs[] = { &plain, &with_psp };
+    for (int i = 0; i < 2; i++) {
+        classifier_init(&cbs[i]->cls, NULL);
+        cbs[i]->n_rules = 0;
+        match_init_catchall(&m);
+        cls_bench_add(cbs[i], &m, 0);
+        match_udp_dst(&m, 0);
+        cls_bench_add(cbs[i], &m, 10);
+        match_udp_dst(&m, PSP_DEFAULT_UDP_PORT);
+        cls_bench_add(cbs[i], &m, 100);
+    }
+    match_udp_dst(&m, PSP_DEFAULT_UDP_PORT);
+    match_set_psp(&m, MFF_PSP_INNER_TP_DST, 443);
+    cls_bench_add(&with_psp, &m, 200);
+    match_udp_dst(&m, PSP_DEFAULT_UDP_PORT);
+    match_set_psp(&m, MFF_PSP_SPI, 0x12345);
+    cls_bench_add(&with_psp, &m, 300);
+
+    double ex_udp = time_classify(udp_pkt, len, NULL, seconds);
+    double ex_psp = time_classify(psp_pkt, len, NULL, seconds);
+    double pl_udp = time_classify(udp_pkt, len, &plain.cls, seconds);
+    double pl_psp = time_classify(psp_pkt, len, &plain.cls, seconds);
+    double wp_udp = time_classify(udp_pkt, len, &with_psp.cls, seconds);
+    double wp_psp = time_classify(psp_pkt, len, &with_psp.cls, seconds);
+
+    printf("\nclassification (lib/flow.c, lib/classifier.c), one core, "
+           "best of 5, ns/pkt:\n");
+    printf("%-44s %10s %10s %6s\n", "", "UDP 4789", "PSP", "ratio");
+    printf("%-44s %10.1f %10.1f %6.2f\n", "miniflow_extract()",
+           ex_udp, ex_psp, ex_psp / ex_udp);
+    printf("%-44s %10.1f %10.1f %6.2f\n",
+           "extract + lookup, flows without PSP fields", pl_udp, pl_psp,
+           pl_psp / pl_udp);
+    printf("%-44s %10.1f %10.1f %6.2f\n",
+           "extract + lookup, flows on PSP fields too", wp_udp, wp_psp,
+           wp_psp / wp_udp);
+
+    for (int i = 0; i < 2; i++) {
+        classifier_defer(&cbs[i]->cls);
+        for (size_t j = 0; j < cbs[i]->n_rules; j++) {
+            classifier_remove_assert(&cbs[i]->cls, &cbs[i]->rules[j]);
+        }
+    }
+    free(psp_pkt);
+    free(udp_pkt);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -718,6 +890,7 @@ main(int argc, char *argv[])
     bench_sizes(PSP_V0, seconds);
     bench_sizes(PSP_V1, seconds);
     bench_datapath(seconds);
+    bench_classify(seconds);
     if (access(tool, X_OK)) {
         ovs_fatal(errno, "%s", tool);
     }
