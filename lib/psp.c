@@ -472,6 +472,8 @@ psp_stats_add(struct psp_stats *dst, const struct psp_stats *src)
     dst->rx_error += src->rx_error;
     dst->rx_bad += src->rx_bad;
     dst->rx_stale += src->rx_stale;
+    dst->rx_sample += src->rx_sample;
+    dst->rx_sample_drop += src->rx_sample_drop;
     dst->tx_packets += src->tx_packets;
     dst->tx_bytes += src->tx_bytes;
     dst->tx_error += src->tx_error;

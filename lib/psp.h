@@ -123,6 +123,8 @@ struct psp_stats {
     uint64_t rx_error;          /* Length and framing. */
     uint64_t rx_bad;            /* Other: version, SPI, key. */
     uint64_t rx_stale;
+    uint64_t rx_sample;         /* Authentic packets with the S bit. */
+    uint64_t rx_sample_drop;    /* ...and the D bit. */
     uint64_t tx_packets;
     uint64_t tx_bytes;
     uint64_t tx_error;

@@ -134,6 +134,7 @@ netdev_psp_get_config(const struct netdev_tunnel_config *cfg,
 #define PSP_TNL_OPT_CLASS 0xfff0
 #define PSP_TNL_OPT_SPI 1       /* 4 bytes. */
 #define PSP_TNL_OPT_VC 2        /* 8 bytes. */
+#define PSP_TNL_OPT_FLAGS 3     /* 4 bytes: 0x80 S, 0x40 D; only if set. */
 
 static void
 put_tnl_opt(struct flow_tnl *tnl, uint8_t type, const void *data,
@@ -251,19 +252,23 @@ netdev_psp_pop_header(struct dp_packet *packet)
     ovs_assert(packet->l3_ofs > 0);
     ovs_assert(packet->l4_ofs > 0);
 
-    bool has_vc;
+    uint8_t flags;
 
     pkt_metadata_init_tnl(md);
-    if (psp_dp_pop(packet, &md->tunnel, &spi, &vc, &has_vc)) {
+    if (psp_dp_pop(packet, &md->tunnel, &spi, &vc, &flags)) {
         dp_packet_delete(packet);
         return NULL;
     }
 
     ovs_be32 spi_be = htonl(spi);
     put_tnl_opt(&md->tunnel, PSP_TNL_OPT_SPI, &spi_be, sizeof spi_be);
-    if (has_vc) {
+    if (flags & PSP_DP_HDR_V) {
         ovs_be64 vc_be = htonll(vc);
         put_tnl_opt(&md->tunnel, PSP_TNL_OPT_VC, &vc_be, sizeof vc_be);
+    }
+    if (flags & (PSP_DP_HDR_S | PSP_DP_HDR_D)) {
+        ovs_be32 sd = htonl(flags & (PSP_DP_HDR_S | PSP_DP_HDR_D));
+        put_tnl_opt(&md->tunnel, PSP_TNL_OPT_FLAGS, &sd, sizeof sd);
     }
     md->tunnel.flags |= FLOW_TNL_F_UDPIF;
     return packet;
@@ -289,6 +294,8 @@ netdev_psp_get_custom_stats(const struct netdev *netdev OVS_UNUSED,
         { "psp_rx_error", s.rx_error },
         { "psp_rx_bad", s.rx_bad },
         { "psp_rx_stale", s.rx_stale },
+        { "psp_rx_sample", s.rx_sample },
+        { "psp_rx_sample_drop", s.rx_sample_drop },
         { "psp_rx_unbound_spi", s.errors[PSP_E_UNBOUND_SPI] },
         { "psp_tx_packets", s.tx_packets },
         { "psp_tx_bytes", s.tx_bytes },

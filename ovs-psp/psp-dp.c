@@ -937,7 +937,7 @@ psp_dp_push(struct dp_packet *packet, const void *header, size_t header_len,
 static enum psp_error
 psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
              struct flow_tnl *tnl, uint32_t *spi, uint64_t *vc,
-             bool *has_vc)
+             uint8_t *hdr_flags)
 {
     unsigned int hlen;
     struct udp_header *udp = netdev_tnl_ip_extract_tnl_md(packet, tnl, &hlen);
@@ -1002,8 +1002,13 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
     tnl->flags |= FLOW_TNL_F_KEY;
     *spi = h.spi;
     *vc = h.has_vc ? h.vc : 0;
-    if (has_vc) {
-        *has_vc = h.has_vc;
+    if (hdr_flags) {
+        *hdr_flags = ((h.s ? PSP_DP_HDR_S : 0) | (h.d ? PSP_DP_HDR_D : 0)
+                      | (h.has_vc ? PSP_DP_HDR_V : 0));
+    }
+    if (h.s) {
+        t->stats.rx_sample++;
+        t->stats.rx_sample_drop += h.d;
     }
 
     dp_packet_reset_packet(packet, hlen + UDP_HEADER_LEN + h.payload_ofs);
@@ -1015,14 +1020,14 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
 
 enum psp_error
 psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl, uint32_t *spi,
-           uint64_t *vc, bool *has_vc)
+           uint64_t *vc, uint8_t *hdr_flags)
 {
     struct psp_dp_thread *t;
 
     psp_dp_init();
     t = psp_dp_thread_get();
 
-    enum psp_error error = psp_dp_pop__(t, packet, tnl, spi, vc, has_vc);
+    enum psp_error error = psp_dp_pop__(t, packet, tnl, spi, vc, hdr_flags);
     if (error) {
         psp_stats_count_error(&t->stats, error);
         COVERAGE_INC(psp_rx_drop);

@@ -195,14 +195,20 @@ uint64_t psp_dp_header_assoc(const uint8_t *psp_hdr);
 enum psp_error psp_dp_push(struct dp_packet *packet, const void *header,
                            size_t header_len, bool csum);
 
+/* Bits of the PSP header's fourth byte that psp_dp_pop() reports. */
+#define PSP_DP_HDR_S 0x80       /* Sample. */
+#define PSP_DP_HDR_D 0x40       /* Drop after sampling. */
+#define PSP_DP_HDR_V 0x02       /* A VC is present. */
+
 /* Decapsulates 'packet' (Ethernet, IP, UDP to the PSP port, with l3 and l4
  * offsets set): verifies, decrypts and strips it down to the inner IP
  * packet, whose packet_type it sets.  Fills 'tnl' with the outer addresses
  * and ports and tun_id with the SPI's association, '*spi', '*vc' (0 if the
- * packet has none) and, if nonnull, '*has_vc'.  On error the packet must be
- * dropped. */
+ * packet has none) and, if nonnull, '*hdr_flags' with the PSP_DP_HDR_*
+ * bits of the (authenticated) header.  Counts packets with the S bit, and
+ * those with the D bit too.  On error the packet must be dropped. */
 enum psp_error psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl,
-                          uint32_t *spi, uint64_t *vc, bool *has_vc);
+                          uint32_t *spi, uint64_t *vc, uint8_t *hdr_flags);
 
 /* Parses 's' as an IPv4 address (v4-mapped) or IPv6 address, or as "any"
  * (all-zeros) if 'any_ok'. */
