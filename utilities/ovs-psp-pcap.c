@@ -67,6 +67,8 @@ struct options {
     uint64_t vc;
     bool have_iv;
     uint64_t iv;
+    bool sample;                /* S bit. */
+    bool drop_after_sample;     /* D bit. */
 };
 
 /* Reasons 'encrypt' skips a packet; 'decrypt' uses enum psp_error. */
@@ -134,7 +136,9 @@ usage(void)
            "usage:\n"
            "  %s encrypt --master-keys FILE --spi HEX --version 0..3\n"
            "                   --mode transport|tunnel [--crypt-offset N]\n"
-           "                   [--vc HEX] [--iv N] IN.pcap OUT.pcap\n"
+           "                   [--vc HEX] [--iv N] [--sample "
+           "[--drop-after-sample]]\n"
+           "                   IN.pcap OUT.pcap\n"
            "  %s decrypt --master-keys FILE IN.pcap OUT.pcap\n"
            "  %s derive  --master-keys FILE --spi HEX --version 0..3\n"
            "\n"
@@ -231,6 +235,8 @@ parse_options(int argc, char *argv[], struct options *o)
         OPT_CRYPT_OFFSET,
         OPT_VC,
         OPT_IV,
+        OPT_SAMPLE,
+        OPT_DROP_AFTER_SAMPLE,
     };
     static const struct option long_options[] = {
         {"master-keys", required_argument, NULL, OPT_MASTER_KEYS},
@@ -240,6 +246,8 @@ parse_options(int argc, char *argv[], struct options *o)
         {"crypt-offset", required_argument, NULL, OPT_CRYPT_OFFSET},
         {"vc", required_argument, NULL, OPT_VC},
         {"iv", required_argument, NULL, OPT_IV},
+        {"sample", no_argument, NULL, OPT_SAMPLE},
+        {"drop-after-sample", no_argument, NULL, OPT_DROP_AFTER_SAMPLE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -295,6 +303,12 @@ parse_options(int argc, char *argv[], struct options *o)
         case OPT_VC:
             o->vc = parse_number("vc", optarg, 16, UINT64_MAX);
             o->has_vc = true;
+            break;
+        case OPT_SAMPLE:
+            o->sample = true;
+            break;
+        case OPT_DROP_AFTER_SAMPLE:
+            o->drop_after_sample = true;
             break;
         case OPT_IV:
             o->iv = parse_number("iv", optarg, 0, UINT64_MAX);
@@ -531,6 +545,8 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
         .crypt_off = o->crypt_off,
         .has_vc = o->has_vc,
         .vc = o->vc,
+        .s = o->sample,
+        .d = o->drop_after_sample,
         .spi = o->spi,
         .iv = psp_iv_gen_next(&e->iv),
     };
@@ -953,13 +969,16 @@ main(int argc, char *argv[])
         require(o.have_spi, command, "--spi");
         require(o.version >= 0, command, "--version");
         require(o.mode != MODE_NONE, command, "--mode");
+        if (o.drop_after_sample && !o.sample) {
+            usage_error("--drop-after-sample requires --sample");
+        }
         check_args(argc, argv, 2, command);
         read_master_keys(o.master_keys, keys);
         retval = do_encrypt(&o, keys, argv[optind], argv[optind + 1]);
     } else if (!strcmp(command, "decrypt")) {
         require(o.master_keys, command, "--master-keys");
         if (o.have_spi || o.version >= 0 || o.mode || o.has_vc || o.have_iv
-            || o.crypt_off) {
+            || o.crypt_off || o.sample || o.drop_after_sample) {
             usage_error("decrypt takes only --master-keys: the SPI, version, "
                         "mode and offsets come from each packet");
         }
