@@ -14,10 +14,14 @@
 # limitations under the License.
 
 # psp-hosts.sh: two "hypervisors" in network namespaces, each with its own
-# ovsdb-server and ovs-vswitchd (userspace datapath), joined by a veth
-# underlay, with a "VM" namespace behind each:
+# ovsdb-server and ovs-vswitchd (userspace datapath), joined by an underlay
+# through a transit switch (a third OVS, "hv3", that forwards the PSP
+# packets without decrypting them and samples one inner port's), with a
+# "VM" namespace behind each hypervisor:
 #
 #   vm1 (10.0.0.1) -- hv1 [br-int: psp0] [br-ul: 192.168.100.1] --u1
+#                                                                   | veth
+#                                               transit hv3 [br-tr] t1, t2
 #                                                                   | veth
 #   vm2 (10.0.0.2) -- hv2 [br-int: psp0] [br-ul: 192.168.100.2] --u2
 #
@@ -62,7 +66,7 @@ vm() { local n=$1; shift; ip netns exec "psp-vm$n" "$@"; }
 
 cleanup() {
     local n pid
-    for n in 1 2; do
+    for n in 1 2 3; do
         for pid in "$work/hv$n/ovs-psp-agent.pid" "$work/hv$n/ovs-vswitchd.pid" \
                    "$work/hv$n/ovsdb-server.pid"; do
             test -f "$pid" && kill "$(cat "$pid")" 2>/dev/null || true
@@ -72,7 +76,9 @@ cleanup() {
     test -f "$work/cp.pid" && kill "$(cat "$work/cp.pid")" 2>/dev/null || true
     rm -f "$work/keys"
     sleep 0.5
-    for n in 1 2; do
+    # What else runs in the transit namespace (the IPFIX collector).
+    ip netns pids psp-hv3 2>/dev/null | xargs -r kill 2>/dev/null || true
+    for n in 1 2 3; do
         ip netns del "psp-hv$n" 2>/dev/null || true
         ip netns del "psp-vm$n" 2>/dev/null || true
     done
@@ -103,9 +109,79 @@ make_hosts() {
         vm "$n" ethtool -K eth0 tx off >/dev/null
         on "$n" ip link set "vm${n}p" up
     done
-    ip link add u1 netns psp-hv1 type veth peer name u2 netns psp-hv2
-    on 1 ip link set u1 up
-    on 2 ip link set u2 up
+    mkdir -p "$work/hv3"
+    ip netns add psp-hv3
+    on 3 sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+    on 3 sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+    on 3 ip link set lo up
+    for n in 1 2; do
+        ip link add "u$n" netns "psp-hv$n" type veth peer name "t$n" \
+            netns psp-hv3
+        on "$n" ip link set "u$n" up
+        on 3 ip link set "t$n" up
+    done
+}
+
+# The transit switch hv3: forwards everything (normal), and samples to IPFIX
+# the PSP packets whose inner destination port, left readable by the crypt
+# offset, is $transit_port (the 10 MB transfer's).
+transit_port=5001
+configure_transit() {
+    vsctl 3 -- add-br br-tr -- set bridge br-tr datapath_type=netdev \
+            -- add-port br-tr t1 -- set interface t1 ofport_request=1 \
+            -- add-port br-tr t2 -- set interface t2 ofport_request=2
+    ofctl 3 del-flows br-tr
+    ofctl 3 add-flow br-tr priority=0,actions=normal
+    ofctl 3 add-flow br-tr "priority=100,udp,tp_dst=1000,psp_inner_tp_dst=$transit_port,actions=sample(probability=65535,collector_set_id=1,obs_domain_id=1,obs_point_id=1),normal"
+    # An IPFIX collector in hv3: counts the data records it receives.
+    on 3 python3 -c '
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)    # SO_RCVBUFFORCE: no loss.
+s.bind(("127.0.0.1", 4739))
+out = open(sys.argv[1], "w")
+templates = {}
+while True:
+    m = s.recv(65535)
+    if len(m) < 16 or struct.unpack("!H", m[:2])[0] != 10:
+        continue
+    ofs, n = 16, 0
+    while ofs + 4 <= len(m):
+        sid, slen = struct.unpack("!HH", m[ofs:ofs + 4])
+        if slen < 4:
+            break
+        body = m[ofs + 4:ofs + slen]
+        if sid == 2:
+            i = 0
+            while i + 4 <= len(body):
+                tid, nf = struct.unpack("!HH", body[i:i + 4])
+                i, lens = i + 4, []
+                for _ in range(nf):
+                    fid, flen = struct.unpack("!HH", body[i:i + 4])
+                    i += 8 if fid & 0x8000 else 4
+                    lens.append(flen)
+                templates[tid] = lens
+        elif sid in templates:
+            # Records, with variable-length fields (65535) that carry
+            # their length first; what is left is padding.
+            lens, i = templates[sid], 0
+            least = sum(1 if x == 65535 else x for x in lens)
+            while least and i + least <= len(body):
+                for x in lens:
+                    if x == 65535:
+                        x, i = body[i], i + 1
+                        if x == 255:
+                            x, i = struct.unpack("!H", body[i:i + 2])[0], i + 2
+                    i += x
+                n += 1
+        ofs += slen
+    if n:
+        out.write("%d\n" % n)
+        out.flush()' "$work/ipfix.records" &
+    vsctl 3 -- --id=@br get bridge br-tr \
+            -- --id=@i create IPFIX targets=\"127.0.0.1:4739\" \
+            -- create Flow_Sample_Collector_Set id=1 bridge=@br ipfix=@i \
+            >/dev/null
 }
 
 start_ovs() {
@@ -140,6 +216,9 @@ configure() {
                -- add-port br-int tun0 -- set interface tun0 type="$tun" \
                     ofport_request=2 options:remote_ip="192.168.100.$o" \
                     options:key=7
+    # PSP: crypt offset 6 leaves the inner IPv4 header and L4 ports in
+    # clear (authenticated) for the transit switch's telemetry.
+    test "$tun" = psp && vsctl "$n" set interface tun0 options:crypt_offset=6
     ofctl "$n" del-flows br-int
     ofctl "$n" add-flow br-int in_port=1,ip,actions=output:2
     ofctl "$n" add-flow br-int "in_port=2,tun_id=7,ip,actions=mod_dl_src:$(vm_mac "$o"),mod_dl_dst:$(vm_mac "$n"),output:1"
@@ -172,6 +251,8 @@ exchange_sas() {
 setup() {
     local tun=$1 n
     make_hosts
+    start_ovs 3
+    configure_transit
     for n in 1 2; do
         start_ovs "$n"
         configure "$n" "$tun"
@@ -470,6 +551,32 @@ key_checks() {
 }
 
 failures=0
+# The transit switch's telemetry: its flow on the inner port counted exactly
+# the PSP packets of the 10 MB transfer that the underlay capture holds (by
+# their readable inner ports), none of the other traffic (the reverse
+# direction, the ping), and the IPFIX collector got a sample of each.
+transit_checks() {
+    local flow seen records
+    appctl 3 revalidator/wait
+    flow=$(ofctl 3 dump-flows br-tr \
+               | sed -n "/psp_inner_tp_dst=$transit_port/s/.*n_packets=\([0-9]*\),.*/\1/p")
+    seen=$("$build/tests/ovstest" test-psp visible "$work/underlay.pcap" \
+               | grep -c ">$transit_port\$" || true)
+    for _ in $(seq 50); do
+        records=$(awk '{n += $1} END {print n + 0}' "$work/ipfix.records" 2>/dev/null)
+        test "${records:-0}" -ge "$seen" && break
+        sleep 0.1
+    done
+    echo "transit: flow on psp_inner_tp_dst=$transit_port counted $flow," \
+         "the capture holds $seen such packets, IPFIX got $records samples"
+    check "the transit switch sees the transfer's inner port ($seen packets)" \
+        test "$seen" -gt 7000
+    check "its flow on that port counted exactly those packets" \
+        test "$flow" = "$seen"
+    check "IPFIX received a sample of each (at least 99%)" \
+        test "$((records * 100))" -ge "$((seen * 99))" -a "$records" -le "$seen"
+}
+
 check() {
     local what=$1
     shift
@@ -500,6 +607,9 @@ demo|check)
     done
     vsctl 2 --timeout=10 wait-until interface tun0 \
         'statistics:psp_rx_packets>0' >/dev/null 2>&1 || true
+    echo "--- hv3, the transit switch: its flows (the PSP packets to inner port"
+    echo "    $transit_port are sampled to IPFIX without being decrypted)"
+    ofctl 3 dump-flows br-tr | sed 's/ duration=[^,]*,//; s/ idle_age=[^,]*,//' | grep -v '^NXST'
     echo "--- hv2: ovs-vsctl get interface tun0 statistics"
     vsctl 2 get interface tun0 statistics | tr ',' '\n' | tr -d ' {}' \
         | grep psp_ || true
@@ -535,6 +645,7 @@ demo|check)
         check "no PSP drops on hv2" eval '! dropped 2'
         check "hv2's tun0 statistics count what it decrypted" \
             test "$(vsctl 2 get interface tun0 statistics:psp_rx_packets)" -gt 7000
+        test "$tunnel" = psp && transit_checks
         rotation_checks
         key_checks
         echo "psp-hosts: $failures checks failed"
