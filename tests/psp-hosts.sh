@@ -133,8 +133,9 @@ configure_transit() {
     ofctl 3 del-flows br-tr
     ofctl 3 add-flow br-tr priority=0,actions=normal
     ofctl 3 add-flow br-tr "priority=100,udp,tp_dst=1000,psp_inner_tp_dst=$transit_port,actions=sample(probability=65535,collector_set_id=1,obs_domain_id=1,obs_point_id=1),normal"
-    # An IPFIX collector in hv3: counts the data records it receives.
-    on 3 python3 -c '
+    # An IPFIX collector in hv3: counts the data records it receives.  (In
+    # a subshell, so that its end at cleanup is not reported as a job's.)
+    (on 3 python3 -c '
 import socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)    # SO_RCVBUFFORCE: no loss.
@@ -177,7 +178,7 @@ while True:
         ofs += slen
     if n:
         out.write("%d\n" % n)
-        out.flush()' "$work/ipfix.records" &
+        out.flush()' "$work/ipfix.records" &)
     vsctl 3 -- --id=@br get bridge br-tr \
             -- --id=@i create IPFIX targets=\"127.0.0.1:4739\" \
             -- create Flow_Sample_Collector_Set id=1 bridge=@br ipfix=@i \
