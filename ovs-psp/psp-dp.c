@@ -289,8 +289,9 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
     if (opts) {
         sa->owner = opts->owner;
         sa->owner_epoch = opts->owner_epoch;
-        sa->sd_bits = ((opts->sample ? 0x80 : 0)
-                       | (opts->sample && opts->drop_after_sample ? 0x40 : 0));
+        sa->sd_bits = ((opts->sample ? PSP_DP_HDR_S : 0)
+                       | (opts->sample && opts->drop_after_sample
+                          ? PSP_DP_HDR_D : 0));
     }
     sa->reported_packets = UINT64_MAX;
     psp_iv_gen_init(&sa->iv);
@@ -372,8 +373,8 @@ psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
         info->opts.vc = sa->vc;
         info->opts.owner = sa->owner;
         info->opts.owner_epoch = sa->owner_epoch;
-        info->opts.sample = (sa->sd_bits & 0x80) != 0;
-        info->opts.drop_after_sample = (sa->sd_bits & 0x40) != 0;
+        info->opts.sample = (sa->sd_bits & PSP_DP_HDR_S) != 0;
+        info->opts.drop_after_sample = (sa->sd_bits & PSP_DP_HDR_D) != 0;
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return sa != NULL;
@@ -1171,7 +1172,7 @@ psp_dp_format(struct ds *s, bool brief)
                       sa->assoc, sa->spi, sa->key.version,
                       psp_version_name(sa->key.version), packets, bytes);
         if (sa->sd_bits) {
-            ds_put_cstr(&line, (sa->sd_bits & 0x40 ? " sample,drop"
+            ds_put_cstr(&line, (sa->sd_bits & PSP_DP_HDR_D ? " sample,drop"
                                 : " sample"));
         }
         svec_add(&lines, ds_cstr(&line));
