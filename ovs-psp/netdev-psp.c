@@ -152,26 +152,26 @@ put_tnl_opt(struct flow_tnl *tnl, uint8_t type, const void *data,
     tnl->metadata.present.len += sizeof *opt + len;
 }
 
-/* Finds the VC option in the tunnel metadata of 'flow'. */
+/* Finds the PSP option 'type' with 'len' bytes of data in the tunnel
+ * metadata 'tnl' and copies its data to 'data'.  Returns false if there is
+ * none. */
 static bool
-get_flow_vc(const struct flow_tnl *tnl, uint64_t *vc)
+get_flow_opt(const struct flow_tnl *tnl, uint8_t type, void *data,
+             size_t len)
 {
     struct geneve_opt opts[TLV_TOT_OPT_SIZE / sizeof(struct geneve_opt)];
     bool crit;
-    int len = tun_metadata_to_geneve_header(tnl, opts, &crit);
+    int opts_len = tun_metadata_to_geneve_header(tnl, opts, &crit);
     const uint8_t *p = (const uint8_t *) opts;
 
-    for (int ofs = 0; ofs + (int) sizeof *opts <= len; ) {
+    for (int ofs = 0; ofs + (int) sizeof *opts <= opts_len; ) {
         const struct geneve_opt *opt = ALIGNED_CAST(const struct geneve_opt *,
                                                     p + ofs);
         size_t data_len = opt->length * 4;
 
         if (opt->opt_class == htons(PSP_TNL_OPT_CLASS)
-            && opt->type == PSP_TNL_OPT_VC && data_len == sizeof *vc) {
-            ovs_be64 x;
-
-            memcpy(&x, opt + 1, sizeof x);
-            *vc = ntohll(x);
+            && opt->type == type && data_len == len) {
+            memcpy(data, opt + 1, len);
             return true;
         }
         ofs += sizeof *opt + data_len;
@@ -204,7 +204,22 @@ netdev_psp_build_header(const struct netdev *netdev,
 
     if (vc_flow) {
         /* A flow without the option sends without a VC. */
-        cfg.has_vc = get_flow_vc(&params->flow->tunnel, &cfg.vc);
+        ovs_be64 vc = 0;
+
+        cfg.has_vc = get_flow_opt(&params->flow->tunnel, PSP_TNL_OPT_VC,
+                                  &vc, sizeof vc);
+        cfg.vc = ntohll(vc);
+    }
+
+    /* The flow asks for the S and D bits with the option that carries them
+     * on receive.  D means "sample, then drop", so it brings S. */
+    ovs_be32 sd;
+    if (get_flow_opt(&params->flow->tunnel, PSP_TNL_OPT_FLAGS,
+                     &sd, sizeof sd)) {
+        cfg.sd_bits = ntohl(sd) & (PSP_DP_HDR_S | PSP_DP_HDR_D);
+        if (cfg.sd_bits & PSP_DP_HDR_D) {
+            cfg.sd_bits |= PSP_DP_HDR_S;
+        }
     }
 
     /* A nonzero checksum in the template asks push to compute one. */
@@ -335,6 +350,10 @@ netdev_psp_format_header(struct ds *ds, const uint8_t *psp, size_t len)
         memcpy(&vc, psp + PSP_HDR_LEN, sizeof vc);
         ds_put_format(ds, ",vc=0x%"PRIx64, ntohll(vc));
     }
+    if (psp[3] & (PSP_DP_HDR_S | PSP_DP_HDR_D)) {
+        ds_put_format(ds, ",flags=0x%02x",
+                      psp[3] & (PSP_DP_HDR_S | PSP_DP_HDR_D));
+    }
     ds_put_format(ds, ",key=0x%"PRIx64")", psp_dp_header_assoc(psp));
 }
 
@@ -366,6 +385,12 @@ netdev_psp_parse_header(const char *s, uint8_t *psp, size_t *lenp)
     if (ovs_scan_len(s, &n, ",vc=0x%"SCNx64, &vc)) {
         cfg.has_vc = true;
         cfg.vc = vc;
+    }
+    if (ovs_scan_len(s, &n, ",flags=0x%x", &x)) {
+        if (!x || x & ~(PSP_DP_HDR_S | PSP_DP_HDR_D)) {
+            return -1;
+        }
+        cfg.sd_bits = x;
     }
     if (!ovs_scan_len(s, &n, ",key=0x%"SCNx64")", &assoc)) {
         return -1;

@@ -721,6 +721,7 @@ psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
     } else {
         hdr[3] |= PSP_DP_VERSION_ANY << 2;
     }
+    hdr[3] |= cfg->sd_bits & (PSP_DP_HDR_S | PSP_DP_HDR_D);
     return psp_hdr_len(cfg->has_vc);
 }
 
@@ -869,7 +870,8 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
 
     uint8_t *psp = (uint8_t *) (udp + 1);
     psp[0] = next_hdr;
-    psp[3] = (psp[3] & ~0xfc) | (sa->key.version << 2) | sa->sd_bits;
+    /* The template's S and D bits (the flow's) stay; the SA's add to them. */
+    psp[3] = (psp[3] & ~0x3c) | (sa->key.version << 2) | sa->sd_bits;
     if (sa->crypt_off >= 0) {
         psp[2] = (psp[2] & ~0x3f) | sa->crypt_off;
     }

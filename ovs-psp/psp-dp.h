@@ -56,6 +56,8 @@ struct psp_port_cfg {
     uint8_t crypt_off;          /* In 4-byte units after the IV. */
     bool has_vc;
     uint64_t vc;
+    uint8_t sd_bits;            /* PSP_DP_HDR_S and PSP_DP_HDR_D to set in
+                                 * every packet, besides the SA's own. */
 };
 
 void psp_dp_init(void);
