@@ -133,52 +133,11 @@ configure_transit() {
     ofctl 3 del-flows br-tr
     ofctl 3 add-flow br-tr priority=0,actions=normal
     ofctl 3 add-flow br-tr "priority=100,udp,tp_dst=1000,psp_inner_tp_dst=$transit_port,actions=sample(probability=65535,collector_set_id=1,obs_domain_id=1,obs_point_id=1),normal"
-    # An IPFIX collector in hv3: counts the data records it receives.  (In
-    # a subshell, so that its end at cleanup is not reported as a job's.)
-    (on 3 python3 -c '
-import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 1 << 23)    # SO_RCVBUFFORCE: no loss.
-s.bind(("127.0.0.1", 4739))
-out = open(sys.argv[1], "w")
-templates = {}
-while True:
-    m = s.recv(65535)
-    if len(m) < 16 or struct.unpack("!H", m[:2])[0] != 10:
-        continue
-    ofs, n = 16, 0
-    while ofs + 4 <= len(m):
-        sid, slen = struct.unpack("!HH", m[ofs:ofs + 4])
-        if slen < 4:
-            break
-        body = m[ofs + 4:ofs + slen]
-        if sid == 2:
-            i = 0
-            while i + 4 <= len(body):
-                tid, nf = struct.unpack("!HH", body[i:i + 4])
-                i, lens = i + 4, []
-                for _ in range(nf):
-                    fid, flen = struct.unpack("!HH", body[i:i + 4])
-                    i += 8 if fid & 0x8000 else 4
-                    lens.append(flen)
-                templates[tid] = lens
-        elif sid in templates:
-            # Records, with variable-length fields (65535) that carry
-            # their length first; what is left is padding.
-            lens, i = templates[sid], 0
-            least = sum(1 if x == 65535 else x for x in lens)
-            while least and i + least <= len(body):
-                for x in lens:
-                    if x == 65535:
-                        x, i = body[i], i + 1
-                        if x == 255:
-                            x, i = struct.unpack("!H", body[i:i + 2])[0], i + 2
-                    i += x
-                n += 1
-        ofs += slen
-    if n:
-        out.write("%d\n" % n)
-        out.flush()' "$work/ipfix.records" &)
+    # An IPFIX collector in hv3 (tests/psp-ipfix-collector.py) writes the
+    # data records it receives, decoded, to ipfix.records.  (In a subshell,
+    # so that its end at cleanup is not reported as a job's.)
+    (on 3 python3 "$src/psp/tests/psp-ipfix-collector.py" --port 4739 \
+         "$work/ipfix.records" &)
     vsctl 3 -- --id=@br get bridge br-tr \
             -- --id=@i create IPFIX targets=\"127.0.0.1:4739\" \
             -- create Flow_Sample_Collector_Set id=1 bridge=@br ipfix=@i \
@@ -557,25 +516,35 @@ failures=0
 # their readable inner ports), none of the other traffic (the reverse
 # direction, the ping), and the IPFIX collector got a sample of each.
 transit_checks() {
-    local flow seen records
+    local flow seen records psp_records
     appctl 3 revalidator/wait
     flow=$(ofctl 3 dump-flows br-tr \
                | sed -n "/psp_inner_tp_dst=$transit_port/s/.*n_packets=\([0-9]*\),.*/\1/p")
     seen=$("$build/tests/ovstest" test-psp visible "$work/underlay.pcap" \
                | grep -c ">$transit_port\$" || true)
+    # The records of the flow's samples (observation point 1), and of those
+    # the ones that carry the PSP fields of a TCP packet to the port.
     for _ in $(seq 50); do
-        records=$(awk '{n += $1} END {print n + 0}' "$work/ipfix.records" 2>/dev/null)
+        records=$(grep -c 'observationPointId=1 ' "$work/ipfix.records" 2>/dev/null)
         test "${records:-0}" -ge "$seen" && break
         sleep 0.1
     done
+    psp_records=$(grep 'observationPointId=1 ' "$work/ipfix.records" \
+                      | grep 'pspSpi=0x[0-9a-f]\{8\} ' \
+                      | grep 'pspVisible=13 ' \
+                      | grep 'pspInnerProtocolIdentifier=6 ' \
+                      | grep -c "pspInnerDestinationTransportPort=$transit_port " || true)
     echo "transit: flow on psp_inner_tp_dst=$transit_port counted $flow," \
-         "the capture holds $seen such packets, IPFIX got $records samples"
+         "the capture holds $seen such packets, IPFIX got $records samples," \
+         "$psp_records with the SPI and inner protocol and port"
     check "the transit switch sees the transfer's inner port ($seen packets)" \
         test "$seen" -gt 7000
     check "its flow on that port counted exactly those packets" \
         test "$flow" = "$seen"
     check "IPFIX received a sample of each (at least 99%)" \
         test "$((records * 100))" -ge "$((seen * 99))" -a "$records" -le "$seen"
+    check "every IPFIX record carries the SPI and the inner TCP port" \
+        test "$psp_records" = "$records"
 }
 
 check() {
@@ -611,6 +580,11 @@ demo|check)
     echo "--- hv3, the transit switch: its flows (the PSP packets to inner port"
     echo "    $transit_port are sampled to IPFIX without being decrypted)"
     ofctl 3 dump-flows br-tr | sed 's/ duration=[^,]*,//; s/ idle_age=[^,]*,//' | grep -v '^NXST'
+    echo "--- hv3's IPFIX collector: the PSP elements of the last record"
+    grep 'observationPointId=1 ' "$work/ipfix.records" 2>/dev/null \
+        | tail -1 | tr ' ' '\n' \
+        | grep -E '^(sourceIPv4Address|destinationIPv4Address|destinationTransportPort|psp)' \
+        | sed 's/^/    /'
     echo "--- hv2: ovs-vsctl get interface tun0 statistics"
     vsctl 2 get interface tun0 statistics | tr ',' '\n' | tr -d ' {}' \
         | grep psp_ || true
