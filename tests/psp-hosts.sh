@@ -25,13 +25,19 @@
 #                                                                   | veth
 #   vm2 (10.0.0.2) -- hv2 [br-int: psp0] [br-ul: 192.168.100.2] --u2
 #
-# Usage: psp-hosts.sh OVS_BUILD_DIR demo|check|bench
+# Usage: psp-hosts.sh OVS_BUILD_DIR demo|check|check-dpdk|bench
 #   demo    sets up PSP between the hypervisors, sends ping and TCP traffic,
 #           shows the counters and the capture of the underlay, cleans up
 #   check   the same with assertions (the system test), then continuous TCP
 #           while ovs-psp-agent rotates the master keys of both hypervisors
 #           and a control plane re-keys through OVSDB, then a search for the
 #           keys in everything an operator can read; exit 1 on failure
+#   check-dpdk  the first part of check (traffic, capture, counters, the
+#           transit switch) with DPDK: hv1's and hv2's underlay ports are
+#           DPDK net_af_packet devices on their veths, polled by PMD
+#           threads, with EAL started without hugepages or PCI; needs an
+#           OVS_BUILD_DIR built --with-dpdk.  Exit 77, with the reason, if
+#           DPDK cannot start here
 #   bench   TCP throughput VM to VM over plain forwarding, Geneve and PSP
 # Run as root.  Needs iproute2, tcpdump, ethtool, python3 (and iperf3 for
 # bench).  PSP_HOSTS_TUNNEL=geneve runs demo or check over Geneve instead,
@@ -44,6 +50,11 @@ src=$(cd "$build/../src" && pwd)
 mode=$2
 work=${PSP_HOSTS_DIR:-/tmp/ovs-psp-hosts}
 data_mb=10
+dpdk=
+test "$mode" = check-dpdk && dpdk=yes
+# The PMD threads' core: the second one if there are two.
+pmd_mask=0x1
+test "$(nproc)" -ge 2 && pmd_mask=0x2
 
 PATH=$build/utilities:$build/vswitchd:$build/ovsdb:$PATH
 
@@ -151,18 +162,49 @@ start_ovs() {
         --pidfile="$d/ovsdb-server.pid" --log-file="$d/ovsdb-server.log" \
         --unixctl="$d/ovsdb-server.ctl" --detach --no-chdir -vconsole:off
     vsctl "$n" --no-wait init
-    on "$n" ovs-vswitchd "unix:$d/db.sock" --pidfile="$d/ovs-vswitchd.pid" \
-        --log-file="$d/ovs-vswitchd.log" --unixctl="$d/ovs-vswitchd.ctl" \
-        --detach --no-chdir -vconsole:off
+    if test -n "$dpdk" -a "$n" != 3; then
+        # EAL without hugepages (anonymous memory, hence legacy memory),
+        # PCI or shared files, with a file prefix of its own, so that two
+        # instances run side by side; the DPDK drivers are the
+        # Debian package's, which EAL loads from its plugin directory.
+        vsctl "$n" --no-wait set Open_vSwitch . \
+            other_config:dpdk-init=true \
+            other_config:dpdk-extra="--no-huge --legacy-mem -m 512 --no-pci --no-shconf --file-prefix=psp-hv$n --iova-mode=va" \
+            other_config:dpdk-lcore-mask=0x1 \
+            other_config:pmd-cpu-mask=$pmd_mask \
+            other_config:per-port-memory=true
+    fi
+    # With dpdk-init=true, ovs-vswitchd exits if EAL does not start.
+    if ! on "$n" ovs-vswitchd "unix:$d/db.sock" \
+             --pidfile="$d/ovs-vswitchd.pid" --log-file="$d/ovs-vswitchd.log" \
+             --unixctl="$d/ovs-vswitchd.ctl" --detach --no-chdir \
+             -vconsole:off \
+       || { test -n "$dpdk" -a "$n" != 3 \
+            && test "$(vsctl "$n" get Open_vSwitch . dpdk_initialized)" != true; }; then
+        test -n "$dpdk" -a "$n" != 3 || exit 1
+        echo "SKIP: DPDK cannot start here: hv$n's ovs-vswitchd says:"
+        grep -E 'dpdk\|(ERR|EMER|WARN)|EAL:' "$d/ovs-vswitchd.log" | tail -5 \
+            | sed 's/^/    /'
+        exit 77
+    fi
 }
 
 # configure N psp|geneve|plain: the bridges of hypervisor N.
 configure() {
     local n=$1 tun=$2 o
     o=$(other "$n")
-    vsctl "$n" -- add-br br-ul -- set bridge br-ul datapath_type=netdev \
-                    other-config:hwaddr="$(ul_mac "$n")" \
-               -- add-port br-ul "u$n"
+    if test -n "$dpdk"; then
+        # The veth, as a DPDK device polled by a PMD thread.
+        vsctl "$n" -- add-br br-ul -- set bridge br-ul datapath_type=netdev \
+                        other-config:hwaddr="$(ul_mac "$n")" \
+                   -- add-port br-ul "dpdk$n" \
+                   -- set interface "dpdk$n" type=dpdk \
+                        options:dpdk-devargs="net_af_packet$n,iface=u$n"
+    else
+        vsctl "$n" -- add-br br-ul -- set bridge br-ul datapath_type=netdev \
+                        other-config:hwaddr="$(ul_mac "$n")" \
+                   -- add-port br-ul "u$n"
+    fi
     on "$n" ip addr add "192.168.100.$n/24" dev br-ul
     on "$n" ip link set br-ul up
     if test "$tun" = plain; then
@@ -547,6 +589,23 @@ transit_checks() {
         test "$psp_records" = "$records"
 }
 
+# With DPDK: the underlay ports are DPDK devices, and PMD threads moved the
+# traffic: hv2's received the transfer, hv1's the ACKs.
+dpdk_checks() {
+    local n rx least
+    for n in 1 2; do
+        least=$((n == 2 ? 7000 : 100))
+        check "hv$n's underlay port is a DPDK net_af_packet device" \
+            test "$(vsctl "$n" get interface "dpdk$n" status:driver_name \
+                    | tr -d '"')" = net_af_packet
+        rx=$(appctl "$n" dpif-netdev/pmd-stats-show \
+                 | sed -n 's/^ *packets received: *//p' | head -1)
+        echo "hv$n: its PMD thread received ${rx:-0} packets"
+        check "hv$n's PMD thread received the traffic (over $least packets)" \
+            test "${rx:-0}" -gt "$least"
+    done
+}
+
 check() {
     local what=$1
     shift
@@ -559,7 +618,7 @@ check() {
 }
 
 case $mode in
-demo|check)
+demo|check|check-dpdk)
     trap cleanup EXIT
     tunnel=${PSP_HOSTS_TUNNEL:-psp}
     echo "=== two hypervisors, userspace datapath, $tunnel between them"
@@ -601,7 +660,7 @@ demo|check)
         | head -12
     echo "--- $total packets captured, $other_pkts not to UDP port 1000;" \
          "$leaks of the sent data's 32-byte samples found in the capture"
-    if test "$mode" = check; then
+    if test "$mode" != demo; then
         echo
         echo "=== checks"
         sums_match() {
@@ -621,8 +680,12 @@ demo|check)
         check "hv2's tun0 statistics count what it decrypted" \
             test "$(vsctl 2 get interface tun0 statistics:psp_rx_packets)" -gt 7000
         test "$tunnel" = psp && transit_checks
-        rotation_checks
-        key_checks
+        if test -n "$dpdk"; then
+            dpdk_checks
+        else
+            rotation_checks
+            key_checks
+        fi
         echo "psp-hosts: $failures checks failed"
         test $failures = 0
     fi
@@ -647,7 +710,7 @@ print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] /
     rm -f "$work/../psp-bench.$$"
     ;;
 *)
-    echo "usage: $0 OVS_BUILD_DIR demo|check|bench" >&2
+    echo "usage: $0 OVS_BUILD_DIR demo|check|check-dpdk|bench" >&2
     exit 2
     ;;
 esac
