@@ -29,6 +29,10 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#ifdef PSP_WITH_IPSEC_MB
+#include <intel-ipsec-mb.h>
+#endif
+
 /* Process-wide unique identifiers for keys and master key generations: the
  * tags of the per-thread key schedule caches. */
 static atomic_uint_least64_t next_uid = 1;
@@ -1100,24 +1104,63 @@ psp_mkeys_derive(const struct psp_mkeys *mk, uint32_t spi,
     return psp_derive_key(gen->key, spi, version, key);
 }
 
-/* Per-thread crypto: cipher contexts with their keys already expanded, in a
- * direct-mapped cache tagged by key or by (generation, SPI, version). */
+/* Per-thread crypto: AES-GCM keys already expanded, in a direct-mapped cache
+ * tagged by key or by (generation, SPI, version).
+ *
+ * Two implementations of AES-GCM, chosen at build time: OpenSSL's EVP (the
+ * default), whose cache entries are cipher contexts with the key loaded, or
+ * Intel's intel-ipsec-mb (configure --with-ipsec-mb), whose entries are
+ * expanded keys with their GHASH tables, in key memory, used through one
+ * multi-buffer manager per thread.  Both go through the "psp_gcm_*"
+ * functions below: begin (nonce and AAD), update (in place or not), end
+ * (write or check the tag). */
 
 struct psp_cache_entry {
     uint64_t tag_a;             /* Key uid or generation uid; 0 = empty. */
     uint64_t tag_b;             /* 0 for a key; SPI and version for rx. */
+#ifdef PSP_WITH_IPSEC_MB
+    struct gcm_key_data *kd;    /* In key memory (psp_secure_zalloc()). */
+    bool aes256;
+#else
     EVP_CIPHER_CTX *ctx;
     const EVP_CIPHER *cipher;   /* The cipher 'ctx' was set up with. */
+#endif
 };
 
 struct psp_crypto {
     struct psp_cache_entry *entries;
     uint32_t mask;
+#ifdef PSP_WITH_IPSEC_MB
+    IMB_MGR *mgr;
+#else
     EVP_CIPHER *aes128gcm;
     EVP_CIPHER *aes256gcm;
+#endif
     uint64_t hits;
     uint64_t misses;
 };
+
+/* One AES-GCM operation, from psp_gcm_begin() to psp_gcm_end(). */
+struct psp_gcm_op {
+#ifdef PSP_WITH_IPSEC_MB
+    IMB_MGR *mgr;
+    const struct psp_cache_entry *e;
+    struct gcm_context_data cd;
+#else
+    EVP_CIPHER_CTX *ctx;
+#endif
+    bool enc;
+};
+
+const char *
+psp_crypto_impl(void)
+{
+#ifdef PSP_WITH_IPSEC_MB
+    return "intel-ipsec-mb " IMB_VERSION_STR;
+#else
+    return OpenSSL_version(OPENSSL_VERSION);
+#endif
+}
 
 struct psp_crypto *
 psp_crypto_create(unsigned int cache_entries)
@@ -1133,9 +1176,21 @@ psp_crypto_create(unsigned int cache_entries)
     }
     cc->entries = calloc(n, sizeof *cc->entries);
     cc->mask = n - 1;
+#ifdef PSP_WITH_IPSEC_MB
+    cc->mgr = alloc_mb_mgr(0);
+    if (cc->mgr) {
+        init_mb_mgr_auto(cc->mgr, NULL);
+        if (imb_get_errno(cc->mgr)) {
+            free_mb_mgr(cc->mgr);
+            cc->mgr = NULL;
+        }
+    }
+    if (!cc->entries || !cc->mgr) {
+#else
     cc->aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     cc->aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     if (!cc->entries || !cc->aes128gcm || !cc->aes256gcm) {
+#endif
         psp_crypto_destroy(cc);
         return NULL;
     }
@@ -1148,12 +1203,25 @@ psp_crypto_destroy(struct psp_crypto *cc)
     if (cc) {
         if (cc->entries) {
             for (uint32_t i = 0; i <= cc->mask; i++) {
+#ifdef PSP_WITH_IPSEC_MB
+                if (cc->entries[i].kd) {
+                    psp_secure_free(cc->entries[i].kd,
+                                    sizeof *cc->entries[i].kd);
+                }
+#else
                 EVP_CIPHER_CTX_free(cc->entries[i].ctx);
+#endif
             }
             free(cc->entries);
         }
+#ifdef PSP_WITH_IPSEC_MB
+        if (cc->mgr) {
+            free_mb_mgr(cc->mgr);
+        }
+#else
         EVP_CIPHER_free(cc->aes128gcm);
         EVP_CIPHER_free(cc->aes256gcm);
+#endif
         free(cc);
     }
 }
@@ -1173,9 +1241,9 @@ psp_cache_hash(uint64_t a, uint64_t b)
     return x >> 32;
 }
 
-/* Returns the cached context for tag (a, b), or null with '*entryp' set to
+/* Returns the cached entry for tag (a, b), or null with '*entryp' set to
  * the entry to fill. */
-static inline EVP_CIPHER_CTX *
+static inline struct psp_cache_entry *
 psp_cache_lookup(struct psp_crypto *cc, uint64_t a, uint64_t b,
                  struct psp_cache_entry **entryp)
 {
@@ -1183,7 +1251,7 @@ psp_cache_lookup(struct psp_crypto *cc, uint64_t a, uint64_t b,
 
     if (e->tag_a == a && e->tag_b == b) {
         cc->hits++;
-        return e->ctx;
+        return e;
     }
     cc->misses++;
     *entryp = e;
@@ -1191,13 +1259,30 @@ psp_cache_lookup(struct psp_crypto *cc, uint64_t a, uint64_t b,
 }
 
 /* Loads 'key' ('len' bytes) into 'e', tagging it (a, b). */
-static EVP_CIPHER_CTX *
+static struct psp_cache_entry *
 psp_cache_fill(struct psp_crypto *cc, struct psp_cache_entry *e,
                uint64_t a, uint64_t b, const uint8_t *key, size_t len)
 {
+    e->tag_a = 0;
+#ifdef PSP_WITH_IPSEC_MB
+    if (!e->kd) {
+        e->kd = psp_secure_zalloc(sizeof *e->kd);
+        if (!e->kd) {
+            return NULL;
+        }
+    }
+    e->aes256 = len == 32;
+    if (e->aes256) {
+        IMB_AES256_GCM_PRE(cc->mgr, key, e->kd);
+    } else {
+        IMB_AES128_GCM_PRE(cc->mgr, key, e->kd);
+    }
+    if (imb_get_errno(cc->mgr)) {
+        return NULL;
+    }
+#else
     const EVP_CIPHER *cipher = len == 32 ? cc->aes256gcm : cc->aes128gcm;
 
-    e->tag_a = 0;
     if (!e->ctx) {
         e->ctx = EVP_CIPHER_CTX_new();
         if (!e->ctx) {
@@ -1211,38 +1296,137 @@ psp_cache_fill(struct psp_crypto *cc, struct psp_cache_entry *e,
         return NULL;
     }
     e->cipher = cipher;
+#endif
     e->tag_a = a;
     e->tag_b = b;
-    return e->ctx;
+    return e;
 }
 
-static EVP_CIPHER_CTX *
-psp_key_ctx(struct psp_crypto *cc, const struct psp_key *key)
+static struct psp_cache_entry *
+psp_key_entry(struct psp_crypto *cc, const struct psp_key *key)
 {
     struct psp_cache_entry *e = NULL;
-    EVP_CIPHER_CTX *ctx = psp_cache_lookup(cc, key->id, 0, &e);
+    struct psp_cache_entry *hit = psp_cache_lookup(cc, key->id, 0, &e);
 
-    return ctx ? ctx : psp_cache_fill(cc, e, key->id, 0, key->bytes,
+    return hit ? hit : psp_cache_fill(cc, e, key->id, 0, key->bytes,
                                       key->len);
+}
+
+/* Starts sealing ('enc') or opening with the key in 'e': the 12-byte nonce
+ * (the SPI and IV as on the wire) and the 'aad_len' bytes of AAD. */
+static bool
+psp_gcm_begin(struct psp_crypto *cc, const struct psp_cache_entry *e,
+              struct psp_gcm_op *op, bool enc, const uint8_t *nonce,
+              const uint8_t *aad, size_t aad_len)
+{
+    op->enc = enc;
+#ifdef PSP_WITH_IPSEC_MB
+    op->mgr = cc->mgr;
+    op->e = e;
+    if (e->aes256) {
+        IMB_AES256_GCM_INIT(cc->mgr, e->kd, &op->cd, nonce, aad, aad_len);
+    } else {
+        IMB_AES128_GCM_INIT(cc->mgr, e->kd, &op->cd, nonce, aad, aad_len);
+    }
+    return true;
+#else
+    int outl;
+
+    (void) cc;
+    op->ctx = e->ctx;
+    return (EVP_CipherInit_ex(op->ctx, NULL, NULL, NULL, nonce, enc)
+            && EVP_CipherUpdate(op->ctx, NULL, &outl, aad, aad_len));
+#endif
+}
+
+/* Encrypts or decrypts 'len' bytes from 'src' to 'dst' (which may be the
+ * same). */
+static bool
+psp_gcm_update(struct psp_gcm_op *op, uint8_t *dst, const uint8_t *src,
+               size_t len)
+{
+    if (!len) {
+        return true;
+    }
+#ifdef PSP_WITH_IPSEC_MB
+    const struct gcm_key_data *kd = op->e->kd;
+    struct gcm_context_data *cd = &op->cd;
+
+    if (op->e->aes256) {
+        if (op->enc) {
+            IMB_AES256_GCM_ENC_UPDATE(op->mgr, kd, cd, dst, src, len);
+        } else {
+            IMB_AES256_GCM_DEC_UPDATE(op->mgr, kd, cd, dst, src, len);
+        }
+    } else {
+        if (op->enc) {
+            IMB_AES128_GCM_ENC_UPDATE(op->mgr, kd, cd, dst, src, len);
+        } else {
+            IMB_AES128_GCM_DEC_UPDATE(op->mgr, kd, cd, dst, src, len);
+        }
+    }
+    return true;
+#else
+    int outl;
+
+    return EVP_CipherUpdate(op->ctx, dst, &outl, src, len) > 0;
+#endif
+}
+
+/* Ends the operation: sealing writes the ICV to 'icv', opening checks the
+ * ICV at 'icv' and returns false if it does not match. */
+static bool
+psp_gcm_end(struct psp_gcm_op *op, uint8_t *icv)
+{
+#ifdef PSP_WITH_IPSEC_MB
+    const struct gcm_key_data *kd = op->e->kd;
+    uint8_t tag[PSP_ICV_LEN];
+
+    if (op->e->aes256) {
+        if (op->enc) {
+            IMB_AES256_GCM_ENC_FINALIZE(op->mgr, kd, &op->cd, icv,
+                                        PSP_ICV_LEN);
+        } else {
+            IMB_AES256_GCM_DEC_FINALIZE(op->mgr, kd, &op->cd, tag,
+                                        PSP_ICV_LEN);
+        }
+    } else {
+        if (op->enc) {
+            IMB_AES128_GCM_ENC_FINALIZE(op->mgr, kd, &op->cd, icv,
+                                        PSP_ICV_LEN);
+        } else {
+            IMB_AES128_GCM_DEC_FINALIZE(op->mgr, kd, &op->cd, tag,
+                                        PSP_ICV_LEN);
+        }
+    }
+    return op->enc || !CRYPTO_memcmp(tag, icv, PSP_ICV_LEN);
+#else
+    int outl;
+
+    if (op->enc) {
+        return (EVP_CipherFinal_ex(op->ctx, icv, &outl) > 0
+                && EVP_CIPHER_CTX_ctrl(op->ctx, EVP_CTRL_AEAD_GET_TAG,
+                                       PSP_ICV_LEN, icv) > 0);
+    }
+    return (EVP_CIPHER_CTX_ctrl(op->ctx, EVP_CTRL_AEAD_SET_TAG, PSP_ICV_LEN,
+                                icv) > 0
+            && EVP_CipherFinal_ex(op->ctx, icv, &outl) > 0);
+#endif
 }
 
 /* Verifies and decrypts, in place, a PSP packet of 'len' bytes (without ICV)
  * at 'pkt' whose first 'aad_len' bytes are authenticated only, against the
  * ICV at 'icv'.  The nonce is the SPI and IV as on the wire. */
 static bool
-psp_gcm_open(EVP_CIPHER_CTX *ctx, uint8_t *pkt, size_t len, size_t aad_len,
-             uint8_t *icv)
+psp_gcm_open(struct psp_crypto *cc, const struct psp_cache_entry *e,
+             uint8_t *pkt, size_t len, size_t aad_len, uint8_t *icv)
 {
-    int outl;
+    struct psp_gcm_op op;
 
-    return (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, pkt + 4, 0)
-            && EVP_CipherUpdate(ctx, NULL, &outl, pkt, aad_len)
-            && (len == aad_len
-                || EVP_CipherUpdate(ctx, pkt + aad_len, &outl, pkt + aad_len,
-                                    len - aad_len))
-            && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, PSP_ICV_LEN,
-                                   icv) > 0
-            && EVP_CipherFinal_ex(ctx, pkt + len, &outl) > 0);
+    return (psp_gcm_begin(cc, e, &op, false, pkt + 4, pkt, aad_len)
+            && psp_gcm_update(&op, pkt + aad_len, pkt + aad_len,
+                              len - aad_len)
+            && psp_gcm_end(&op, icv));
 }
 
 /* Length of the authenticated-only prefix of a PSP packet of 'len' bytes
@@ -1276,7 +1460,6 @@ psp_seal_from(struct psp_crypto *cc, const struct psp_key *key,
 {
     enum psp_error error = PSP_OK;
     size_t len = hdr_len + payload_len;
-    int outl;
 
     if (hdr_len < PSP_HDR_LEN) {
         return PSP_E_TRUNCATED;
@@ -1298,19 +1481,17 @@ psp_seal_from(struct psp_crypto *cc, const struct psp_key *key,
         memcpy(dst, payload, clear);
     }
 
-    EVP_CIPHER_CTX *ctx = psp_key_ctx(cc, key);
-    if (!ctx
-        || !EVP_CipherInit_ex(ctx, NULL, NULL, NULL, pkt + 4, 1)
-        || !EVP_CipherUpdate(ctx, NULL, &outl, pkt, aad_len)
+    struct psp_cache_entry *e = psp_key_entry(cc, key);
+    struct psp_gcm_op op;
+    if (!e
+        || !psp_gcm_begin(cc, e, &op, true, pkt + 4, pkt, aad_len)
         || (aad_len < hdr_len
-            && !EVP_CipherUpdate(ctx, pkt + aad_len, &outl, pkt + aad_len,
-                                 hdr_len - aad_len))
+            && !psp_gcm_update(&op, pkt + aad_len, pkt + aad_len,
+                               hdr_len - aad_len))
         || (payload_len > clear
-            && !EVP_CipherUpdate(ctx, dst + clear, &outl, payload + clear,
-                                 payload_len - clear))
-        || EVP_CipherFinal_ex(ctx, pkt + len, &outl) <= 0
-        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, PSP_ICV_LEN,
-                               pkt + len) <= 0) {
+            && !psp_gcm_update(&op, dst + clear, payload + clear,
+                               payload_len - clear))
+        || !psp_gcm_end(&op, pkt + len)) {
         return PSP_E_CRYPTO;
     }
     return PSP_OK;
@@ -1329,8 +1510,8 @@ psp_seal(struct psp_crypto *cc, const struct psp_key *key,
 }
 
 static enum psp_error
-psp_open__(EVP_CIPHER_CTX *ctx, uint8_t *pkt, size_t len,
-           struct psp_hdr_info *h)
+psp_open__(struct psp_crypto *cc, const struct psp_cache_entry *e,
+           uint8_t *pkt, size_t len, struct psp_hdr_info *h)
 {
     enum psp_error error = PSP_OK;
     size_t body = len - PSP_ICV_LEN;
@@ -1339,10 +1520,10 @@ psp_open__(EVP_CIPHER_CTX *ctx, uint8_t *pkt, size_t len,
     if (error) {
         return error;
     }
-    if (!ctx) {
+    if (!e) {
         return PSP_E_CRYPTO;
     }
-    if (!psp_gcm_open(ctx, pkt, body, aad_len, pkt + body)) {
+    if (!psp_gcm_open(cc, e, pkt, body, aad_len, pkt + body)) {
         /* Leave nothing decrypted behind a forged packet. */
         memset(pkt + aad_len, 0, body - aad_len);
         return PSP_E_AUTH;
@@ -1368,7 +1549,7 @@ psp_open(struct psp_crypto *cc, const struct psp_key *key,
     if (h->version != key->version || !key->id) {
         return PSP_E_KEY_VERSION;
     }
-    return psp_open__(psp_key_ctx(cc, key), pkt, len, h);
+    return psp_open__(cc, psp_key_entry(cc, key), pkt, len, h);
 }
 
 enum psp_error
@@ -1397,16 +1578,16 @@ psp_rx(struct psp_crypto *cc, const struct psp_mkeys *mk,
     }
 
     uint64_t tag_b = ((uint64_t) h->spi << 8) | h->version | (1ull << 62);
-    struct psp_cache_entry *e = NULL;
-    EVP_CIPHER_CTX *ctx = psp_cache_lookup(cc, gen->uid, tag_b, &e);
-    if (!ctx) {
+    struct psp_cache_entry *slot = NULL;
+    struct psp_cache_entry *e = psp_cache_lookup(cc, gen->uid, tag_b, &slot);
+    if (!e) {
         uint8_t key[PSP_MAX_KEY_LEN];
         size_t key_len = psp_version_key_len(h->version);
 
         if (psp_derive_key(gen->key, h->spi, h->version, key)) {
-            ctx = psp_cache_fill(cc, e, gen->uid, tag_b, key, key_len);
+            e = psp_cache_fill(cc, slot, gen->uid, tag_b, key, key_len);
         }
         OPENSSL_cleanse(key, sizeof key);
     }
-    return psp_open__(ctx, pkt, len, h);
+    return psp_open__(cc, e, pkt, len, h);
 }
