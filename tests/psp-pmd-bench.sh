@@ -36,6 +36,9 @@
 # bytes (ovs-psp-bench --raw, same run), and whether it meets the target:
 # no more than raw AES-GCM plus 100 ns per packet.
 #
+# PSP_BENCH_PERF=PATH-SIZE (psp-decap-1400, say) records that run's PMD
+# thread with perf and prints its top symbols at the end.
+#
 # Each run checks that its packets went where they should (the output
 # port's counter grew, PSP counted no errors) and stops if not.  Exit 77,
 # with the reason, if DPDK cannot start here.  Run as root.
@@ -217,7 +220,19 @@ run() {
     tx0=$(tx_packets "$3" "$4")
     appctl dpif-netdev/pmd-stats-clear >/dev/null
     t0=$(date +%s.%N)
-    sleep "$secs"
+    if test "${PSP_BENCH_PERF:-}" = "$name-$size"; then
+        # Where the PMD thread's cycles go in this run.
+        local tid
+        tid=$(ps -T -o spid=,comm= -p "$(cat "$work/ovs-vswitchd.pid")" \
+                  | awk '$2 ~ /^pmd/ && !n++ {print $1}')
+        perf record -q -t "$tid" -o "$work/perf.data" -- sleep "$secs" \
+            2>/dev/null
+        perf report -q -i "$work/perf.data" --stdio --no-children \
+            --sort symbol 2>/dev/null | grep -v "^$" | sed -n 1,25p \
+            > "$work/perf.txt"
+    else
+        sleep "$secs"
+    fi
     stats=$(appctl dpif-netdev/pmd-stats-show)
     t1=$(date +%s.%N)
     tx1=$(tx_packets "$3" "$4")
@@ -329,4 +344,9 @@ if test $impl = ipsec-mb; then
     awk '{t[$2] = t[$2] sprintf(" %s %.1f", $1, $3 + $4)}
          END {for (s in t) printf "  %5d bytes:%s\n", s, t[s]}' "$work/raw" \
         | sort -n
+fi
+if test -s "$work/perf.txt"; then
+    echo
+    echo "perf, the PMD thread in $PSP_BENCH_PERF (share of its cycles):"
+    cat "$work/perf.txt"
 fi
