@@ -350,11 +350,11 @@ bool psp_mkeys_derive(const struct psp_mkeys *, uint32_t spi,
 
 /* Per-thread cipher state. */
 struct psp_crypto *psp_crypto_create(unsigned int cache_entries);
+void psp_crypto_destroy(struct psp_crypto *);
 
 /* The AES-GCM implementation libpsp was built with (OpenSSL, or
  * intel-ipsec-mb with configure --with-ipsec-mb), with its version. */
 const char *psp_crypto_impl(void);
-void psp_crypto_destroy(struct psp_crypto *);
 
 /* Seals in place.  'pkt' points to a PSP header written by psp_hdr_write()
  * and 'len' counts the header (with VC) and the payload; psp_seal() writes

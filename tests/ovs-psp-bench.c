@@ -961,6 +961,11 @@ bench_raw(char *sizes[], int n_sizes, double seconds)
             free(buf);
         }
     }
+    EVP_CIPHER_CTX_free(raw.evp.ctx);
+#ifdef PSP_WITH_IPSEC_MB
+    free_cacheline(raw.kd);
+    free_mb_mgr(raw.mgr);
+#endif
 }
 
 int
