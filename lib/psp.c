@@ -728,6 +728,14 @@ psp_iv_gen_next(struct psp_iv_gen *gen)
     return atomic_fetch_add_explicit(&gen->next, 1, memory_order_relaxed);
 }
 
+/* Returns the IV that psp_iv_gen_next() would return now. */
+uint64_t
+psp_iv_gen_peek(const struct psp_iv_gen *gen)
+{
+    return atomic_load_explicit(&((struct psp_iv_gen *) gen)->next,
+                                memory_order_relaxed);
+}
+
 /* Master keys. */
 
 #define PSP_SPI_SPACE PSP_SPI_LOW_MASK  /* Usable SPIs per slot: 2^31 - 1. */
@@ -1414,6 +1422,49 @@ psp_gcm_end(struct psp_gcm_op *op, uint8_t *icv)
 #endif
 }
 
+/* Seals ('enc') or opens in one call: 'len' bytes from 'src' to 'dst' (which
+ * may be the same), with the nonce and the 'aad_len' bytes of AAD at 'aad',
+ * writing the ICV to 'icv' or checking it there.  The same as begin, update
+ * and end, but intel-ipsec-mb's one-call functions keep the GCM state in
+ * registers, which saves tens of ns on a packet. */
+static bool
+psp_gcm_oneshot(struct psp_crypto *cc, const struct psp_cache_entry *e,
+                bool enc, const uint8_t *nonce, const uint8_t *aad,
+                size_t aad_len, uint8_t *dst, const uint8_t *src, size_t len,
+                uint8_t *icv)
+{
+#ifdef PSP_WITH_IPSEC_MB
+    struct gcm_context_data cd;
+    uint8_t tag[PSP_ICV_LEN];
+    uint8_t *out_tag = enc ? icv : tag;
+
+    if (e->aes256) {
+        if (enc) {
+            IMB_AES256_GCM_ENC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
+                               aad, aad_len, out_tag, PSP_ICV_LEN);
+        } else {
+            IMB_AES256_GCM_DEC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
+                               aad, aad_len, out_tag, PSP_ICV_LEN);
+        }
+    } else {
+        if (enc) {
+            IMB_AES128_GCM_ENC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
+                               aad, aad_len, out_tag, PSP_ICV_LEN);
+        } else {
+            IMB_AES128_GCM_DEC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
+                               aad, aad_len, out_tag, PSP_ICV_LEN);
+        }
+    }
+    return enc || !CRYPTO_memcmp(tag, icv, PSP_ICV_LEN);
+#else
+    struct psp_gcm_op op;
+
+    return (psp_gcm_begin(cc, e, &op, enc, nonce, aad, aad_len)
+            && psp_gcm_update(&op, dst, src, len)
+            && psp_gcm_end(&op, icv));
+#endif
+}
+
 /* Verifies and decrypts, in place, a PSP packet of 'len' bytes (without ICV)
  * at 'pkt' whose first 'aad_len' bytes are authenticated only, against the
  * ICV at 'icv'.  The nonce is the SPI and IV as on the wire. */
@@ -1421,12 +1472,8 @@ static bool
 psp_gcm_open(struct psp_crypto *cc, const struct psp_cache_entry *e,
              uint8_t *pkt, size_t len, size_t aad_len, uint8_t *icv)
 {
-    struct psp_gcm_op op;
-
-    return (psp_gcm_begin(cc, e, &op, false, pkt + 4, pkt, aad_len)
-            && psp_gcm_update(&op, pkt + aad_len, pkt + aad_len,
-                              len - aad_len)
-            && psp_gcm_end(&op, icv));
+    return psp_gcm_oneshot(cc, e, false, pkt + 4, pkt, aad_len,
+                           pkt + aad_len, pkt + aad_len, len - aad_len, icv);
 }
 
 /* Length of the authenticated-only prefix of a PSP packet of 'len' bytes
@@ -1482,9 +1529,21 @@ psp_seal_from(struct psp_crypto *cc, const struct psp_key *key,
     }
 
     struct psp_cache_entry *e = psp_key_entry(cc, key);
+    if (!e) {
+        return PSP_E_CRYPTO;
+    }
+    if (dst == payload || aad_len >= hdr_len) {
+        /* One run of ciphertext: in place, or from 'payload' alone. */
+        size_t skip = aad_len > hdr_len ? aad_len - hdr_len : 0;
+        const uint8_t *src = dst == payload ? pkt + aad_len : payload + skip;
+
+        return (psp_gcm_oneshot(cc, e, true, pkt + 4, pkt, aad_len,
+                                pkt + aad_len, src, len - aad_len, pkt + len)
+                ? PSP_OK : PSP_E_CRYPTO);
+    }
+
     struct psp_gcm_op op;
-    if (!e
-        || !psp_gcm_begin(cc, e, &op, true, pkt + 4, pkt, aad_len)
+    if (!psp_gcm_begin(cc, e, &op, true, pkt + 4, pkt, aad_len)
         || (aad_len < hdr_len
             && !psp_gcm_update(&op, pkt + aad_len, pkt + aad_len,
                                hdr_len - aad_len))

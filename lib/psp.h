@@ -241,6 +241,7 @@ struct psp_iv_gen {
 void psp_iv_gen_init(struct psp_iv_gen *);
 void psp_iv_gen_init_at(struct psp_iv_gen *, uint64_t first);
 uint64_t psp_iv_gen_next(struct psp_iv_gen *);
+uint64_t psp_iv_gen_peek(const struct psp_iv_gen *);
 
 /* Memory for key material: never in a core dump (MADV_DONTDUMP), locked
  * in RAM where RLIMIT_MEMLOCK allows, and wiped when freed.  Blocks come

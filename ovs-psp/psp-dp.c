@@ -64,10 +64,12 @@ struct psp_tx_sa {
     uint64_t vc;
     struct psp_key key;
     struct psp_iv_gen iv;
-    atomic_uint64_t tx_packets;
+    uint64_t first_iv;          /* The IV of the first packet.  The IVs used
+                                 * count the packets sent, so that a packet
+                                 * costs one atomic add less. */
     atomic_uint64_t tx_bytes;
     struct uuid owner;          /* Who installed it (a database row). */
-    uint64_t reported_packets;  /* 'tx_packets' as last reported. */
+    uint64_t reported_packets;  /* Packets as last reported. */
 };
 BUILD_ASSERT_DECL(sizeof(struct psp_tx_sa) <= 144);
 
@@ -163,10 +165,15 @@ get_mkeys(void)
     return mk;
 }
 
+/* The calling thread's, found without a call on the per-packet path; the key
+ * ('thread_key') is there for its destructor. */
+DEFINE_STATIC_PER_THREAD_DATA(struct psp_dp_thread *, cur_thread, NULL);
+
 static struct psp_dp_thread *
 psp_dp_thread_get(void)
 {
-    struct psp_dp_thread *t = ovsthread_getspecific(thread_key);
+    struct psp_dp_thread **tp = cur_thread_get();
+    struct psp_dp_thread *t = *tp;
 
     if (OVS_UNLIKELY(!t)) {
         t = xzalloc(sizeof *t);
@@ -178,6 +185,7 @@ psp_dp_thread_get(void)
         ovs_list_push_back(&threads, &t->list_node);
         ovs_mutex_unlock(&psp_dp_mutex);
         ovsthread_setspecific(thread_key, t);
+        *tp = t;
     }
     return t;
 }
@@ -187,8 +195,46 @@ psp_dp_thread_get(void)
 static uint32_t
 tx_sa_hash(const struct in6_addr *remote, uint64_t assoc)
 {
-    return hash_bytes(remote->s6_addr, sizeof remote->s6_addr,
-                      hash_uint64(assoc));
+    uint64_t w[2];
+
+    memcpy(w, remote, sizeof w);
+    return hash_finish(hash_add64(hash_add64(hash_add64(0, w[0]), w[1]),
+                                  assoc), 24);
+}
+
+/* ipv6_addr_equals() without the call to memcmp(), for the per-packet
+ * lookups. */
+static inline bool
+addr_equals(const struct in6_addr *a, const struct in6_addr *b)
+{
+    uint64_t x[2], y[2];
+
+    memcpy(x, a, sizeof x);
+    memcpy(y, b, sizeof y);
+    return !((x[0] ^ y[0]) | (x[1] ^ y[1]));
+}
+
+/* Sets 'a' to the IPv4-mapped IPv6 address of 'ip4' with two 64-bit stores,
+ * unlike in6_addr_mapped_ipv4(), whose byte stores stall the 64-bit loads
+ * of tx_sa_hash() and addr_equals() right after. */
+static inline void
+addr_set_mapped(struct in6_addr *a, ovs_be32 ip4)
+{
+    uint64_t ip = (OVS_FORCE uint32_t) ip4;     /* Bytes in memory order. */
+#ifdef WORDS_BIGENDIAN
+    uint64_t w[2] = { 0, (UINT64_C(0xffff) << 32) | ip };
+#else
+    uint64_t w[2] = { 0, (UINT64_C(0xffff) << 16) | (ip << 32) };
+#endif
+
+    memcpy(a, w, sizeof w);
+}
+
+/* The packets 'sa' sealed: the IVs it used. */
+static uint64_t
+tx_sa_packets(const struct psp_tx_sa *sa)
+{
+    return psp_iv_gen_peek(&sa->iv) - sa->first_iv;
 }
 
 static struct psp_tx_sa *
@@ -225,7 +271,7 @@ tx_sa_lookup(struct psp_dp_thread *t, const struct in6_addr *remote,
 
     atomic_read_explicit(&tx_sas_seq, &seq, memory_order_acquire);
     if (OVS_LIKELY(e->seq == seq && e->sa && e->sa->assoc == assoc
-                   && ipv6_addr_equals(&e->sa->remote, remote))) {
+                   && addr_equals(&e->sa->remote, remote))) {
         return e->sa;
     }
 
@@ -295,7 +341,7 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
     }
     sa->reported_packets = UINT64_MAX;
     psp_iv_gen_init(&sa->iv);
-    atomic_init(&sa->tx_packets, 0);
+    sa->first_iv = psp_iv_gen_peek(&sa->iv);
     atomic_init(&sa->tx_bytes, 0);
 
     ovs_mutex_lock(&psp_dp_mutex);
@@ -323,8 +369,7 @@ psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
         *packets = *bytes = 0;
         return false;
     }
-    atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets),
-                        packets);
+    *packets = tx_sa_packets(sa);
     atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes), bytes);
     return true;
 }
@@ -451,7 +496,7 @@ psp_dp_tx_sa_report(psp_dp_tx_report_cb *cb, void *aux)
     CMAP_FOR_EACH (sa, node, &tx_sas) {
         uint64_t packets, bytes;
 
-        atomic_read_relaxed(&sa->tx_packets, &packets);
+        packets = tx_sa_packets(sa);
         if (packets == sa->reported_packets || uuid_is_zero(&sa->owner)) {
             continue;
         }
@@ -828,7 +873,7 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
     } else {
         ovs_be32 ip4;
         memcpy(&ip4, tmpl + ETH_HEADER_LEN + 16, sizeof ip4);
-        remote = in6_addr_mapped_ipv4(ip4);
+        addr_set_mapped(&remote, ip4);
     }
     const struct psp_tx_sa *sa = tx_sa_lookup(t, &remote,
                                               psp_dp_header_assoc(tmpl
@@ -909,8 +954,6 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
     }
 
     size_t psp_len = hdr_len + inner_len + PSP_ICV_LEN;
-    atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets), 1,
-                       &(uint64_t) { 0 });
     atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
                        inner_len,
                        &(uint64_t) { 0 });
@@ -976,11 +1019,14 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
 
     /* The SPI must have been given to this peer. */
     const struct psp_rx_binding *b = rx_binding_find(h.spi);
-    struct in6_addr src = (tnl->ip_src
-                           ? in6_addr_mapped_ipv4(tnl->ip_src)
-                           : tnl->ipv6_src);
-    if (!b || (ipv6_addr_is_set(&b->peer)
-               && !ipv6_addr_equals(&b->peer, &src))) {
+    struct in6_addr src;
+    if (tnl->ip_src) {
+        addr_set_mapped(&src, tnl->ip_src);
+    } else {
+        src = tnl->ipv6_src;
+    }
+    if (!b || (!addr_equals(&b->peer, &in6addr_any)
+               && !addr_equals(&b->peer, &src))) {
         return PSP_E_UNBOUND_SPI;
     }
 
@@ -1162,8 +1208,7 @@ psp_dp_format(struct ds *s, bool brief)
     CMAP_FOR_EACH (sa, node, &tx_sas) {
         uint64_t packets, bytes;
 
-        atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_packets),
-                            &packets);
+        packets = tx_sa_packets(sa);
         atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
                             &bytes);
         ds_clear(&line);

@@ -36,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ds;
 struct flow;
@@ -55,11 +56,11 @@ union mf_value;
     case MFF_PSP_INNER_TP_SRC:                  \
     case MFF_PSP_INNER_TP_DST
 
-/* Fills 'psp' from 'udp_payload' ('size' bytes, the UDP payload of a packet
- * to the PSP port) and returns true if it holds a well-formed PSP header;
- * otherwise returns false and leaves 'psp' zeroed. */
-bool psp_flow_extract(const void *udp_payload, size_t size,
-                      struct flow_psp *psp);
+/* Fills 'psp', the three 64-bit words of a struct flow_psp, from
+ * 'udp_payload' ('size' bytes, the UDP payload of a packet to the PSP port)
+ * and returns true if it holds a well-formed PSP header; otherwise returns
+ * false and leaves 'psp' zeroed. */
+bool psp_flow_extract(const void *udp_payload, size_t size, uint64_t psp[3]);
 
 /* meta-flow.c glue, for the MFF_PSP_* fields. */
 bool psp_mf_is_all_wild(const struct mf_field *, const struct flow_wildcards *);
