@@ -31,6 +31,8 @@ psp_lib_libpsp_la_LIBADD = $(SSL_LIBS)
 lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/netdev-psp.c \
 	psp/ovs-psp/netdev-psp.h \
+	psp/ovs-psp/psp-actions.c \
+	psp/ovs-psp/psp-actions.h \
 	psp/ovs-psp/psp-dp.c \
 	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-ovsdb.c \
@@ -72,6 +74,7 @@ TESTSUITE_AT += \
 	psp/tests/ovs-psp-pcap.at \
 	psp/tests/psp-dp.at \
 	psp/tests/psp-appctl.at \
+	psp/tests/psp-transport.at \
 	psp/tests/psp-tunnel.at \
 	psp/tests/psp-ovsdb.at \
 	psp/tests/psp-agent.at \

@@ -376,6 +376,8 @@ psp_error_name(enum psp_error error)
     case PSP_E_KEY_VERSION: return "key-version-mismatch";
     case PSP_E_SA_STALE: return "stale-sa";
     case PSP_E_TX_INNER: return "tx-bad-inner-packet";
+    case PSP_E_TX_TOO_BIG: return "tx-too-big";
+    case PSP_E_TX_UNSUPPORTED: return "tx-unsupported";
     case PSP_E_CRYPTO: return "crypto-error";
     case PSP_N_ERRORS: break;
     }
@@ -411,6 +413,8 @@ psp_error_class(enum psp_error error)
     case PSP_E_KEY_VERSION:
     case PSP_E_SA_STALE:
     case PSP_E_TX_INNER:
+    case PSP_E_TX_TOO_BIG:
+    case PSP_E_TX_UNSUPPORTED:
         return PSP_EC_TX_ERROR;
     case PSP_N_ERRORS:
         break;

@@ -104,6 +104,10 @@ enum psp_error {
     PSP_E_SA_STALE,             /* Transmit SA of a gone generation. */
     PSP_E_TX_INNER,             /* Not an IP packet, or shorter than its IP
                                  * header says. */
+    PSP_E_TX_TOO_BIG,           /* Transport mode: longer than the MTU once
+                                 * encrypted. */
+    PSP_E_TX_UNSUPPORTED,       /* Transport mode: an IPv4 fragment, IPv6
+                                 * extension headers, or no IP header. */
 
     /* Either direction: the cipher library failed. */
     PSP_E_CRYPTO,

@@ -747,6 +747,23 @@ psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
     psp_dp_rx_bind(spi, peer, assoc, version);
 }
 
+bool
+psp_dp_test_set_iv(const struct in6_addr *remote, uint64_t assoc,
+                   uint64_t iv)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    if (sa) {
+        uint64_t sent = tx_sa_packets(sa);
+
+        psp_iv_gen_init_at(&sa->iv, iv);
+        sa->first_iv = iv - sent;
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return sa != NULL;
+}
+
 /* Header templates. */
 
 size_t
@@ -827,6 +844,33 @@ inner_flow_hash(const struct dp_packet *packet, uint8_t next_hdr)
         hash = hash_bytes(ip + hlen, 4, hash);
     }
     return hash;
+}
+
+/* The calling thread's state, for a packet. */
+static struct psp_dp_thread *
+psp_dp_packet_thread(void)
+{
+    psp_dp_init();
+    return psp_dp_thread_get();
+}
+
+/* Counts the outcome of sealing ('tx') or opening a packet in 't'. */
+static enum psp_error
+psp_dp_count(struct psp_dp_thread *t, bool tx, enum psp_error error)
+{
+    if (error) {
+        psp_stats_count_error(&t->stats, error);
+        if (tx) {
+            COVERAGE_INC(psp_tx_drop);
+        } else {
+            COVERAGE_INC(psp_rx_drop);
+        }
+    } else if (tx) {
+        COVERAGE_INC(psp_tx_sealed);
+    } else {
+        COVERAGE_INC(psp_rx_opened);
+    }
+    return error;
 }
 
 static enum psp_error
@@ -965,19 +1009,10 @@ enum psp_error
 psp_dp_push(struct dp_packet *packet, const void *header, size_t header_len,
             bool csum)
 {
-    struct psp_dp_thread *t;
+    struct psp_dp_thread *t = psp_dp_packet_thread();
 
-    psp_dp_init();
-    t = psp_dp_thread_get();
-
-    enum psp_error error = psp_dp_push__(t, packet, header, header_len, csum);
-    if (error) {
-        psp_stats_count_error(&t->stats, error);
-        COVERAGE_INC(psp_tx_drop);
-    } else {
-        COVERAGE_INC(psp_tx_sealed);
-    }
-    return error;
+    return psp_dp_count(t, true, psp_dp_push__(t, packet, header,
+                                               header_len, csum));
 }
 
 static enum psp_error
@@ -1071,19 +1106,292 @@ enum psp_error
 psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl, uint32_t *spi,
            uint64_t *vc, uint8_t *hdr_flags)
 {
-    struct psp_dp_thread *t;
+    struct psp_dp_thread *t = psp_dp_packet_thread();
 
-    psp_dp_init();
-    t = psp_dp_thread_get();
+    return psp_dp_count(t, false, psp_dp_pop__(t, packet, tnl, spi, vc,
+                                               hdr_flags));
+}
 
-    enum psp_error error = psp_dp_pop__(t, packet, tnl, spi, vc, hdr_flags);
-    if (error) {
-        psp_stats_count_error(&t->stats, error);
-        COVERAGE_INC(psp_rx_drop);
+/* Transport mode. */
+
+/* The IP header at 'packet''s L3 offset, parsed for transport mode. */
+struct transport_ip {
+    uint8_t *ip;
+    bool v6;
+    size_t hlen;                /* IP header, with IPv4 options. */
+    size_t len;                 /* IP length, from the header. */
+    uint8_t proto;
+};
+
+static enum psp_error
+transport_ip_parse(struct dp_packet *packet, struct transport_ip *t,
+                   enum psp_error bad)
+{
+    uint8_t *ip = dp_packet_l3(packet);
+    size_t room = ip ? (const char *) dp_packet_tail(packet) - (char *) ip : 0;
+
+    t->ip = ip;
+    if (room >= IP_HEADER_LEN && ip[0] >> 4 == 4) {
+        t->v6 = false;
+        t->hlen = (ip[0] & 0x0f) * 4;
+        t->len = (ip[2] << 8) | ip[3];
+        t->proto = ip[9];
+        if (t->hlen < IP_HEADER_LEN || t->len < t->hlen || t->len > room) {
+            return bad;
+        }
+        if (((ip[6] << 8) | ip[7]) & (IP_MORE_FRAGMENTS | IP_FRAG_OFF_MASK)) {
+            return PSP_E_TX_UNSUPPORTED;
+        }
+    } else if (room >= IPV6_HEADER_LEN && ip[0] >> 4 == 6) {
+        t->v6 = true;
+        t->hlen = IPV6_HEADER_LEN;
+        t->len = IPV6_HEADER_LEN + ((ip[4] << 8) | ip[5]);
+        t->proto = ip[6];
+        if (t->len > room) {
+            return bad;
+        }
+        if (t->proto == IPPROTO_HOPOPTS || t->proto == IPPROTO_ROUTING
+            || t->proto == IPPROTO_FRAGMENT || t->proto == IPPROTO_DSTOPTS
+            || t->proto == IPPROTO_AH || t->proto == IPPROTO_ESP) {
+            return PSP_E_TX_UNSUPPORTED;
+        }
     } else {
-        COVERAGE_INC(psp_rx_opened);
+        return ip ? bad : PSP_E_TX_UNSUPPORTED;
     }
-    return error;
+    /* Ethernet padding is not payload. */
+    dp_packet_set_size(packet, (char *) ip - (char *) dp_packet_data(packet)
+                               + t->len);
+    return PSP_OK;
+}
+
+/* Sets the length and protocol of the IP header 't' and, for IPv4, its
+ * checksum. */
+static void
+transport_ip_set(const struct transport_ip *t, size_t len, uint8_t proto)
+{
+    uint8_t *ip = t->ip;
+
+    if (t->v6) {
+        len -= IPV6_HEADER_LEN;
+        ip[4] = len >> 8;
+        ip[5] = len;
+        ip[6] = proto;
+    } else {
+        ip[2] = len >> 8;
+        ip[3] = len;
+        ip[9] = proto;
+        ip[10] = ip[11] = 0;
+        ovs_be16 sum = csum(ip, t->hlen);
+        memcpy(ip + 10, &sum, sizeof sum);
+    }
+}
+
+static enum psp_error
+psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
+                 uint64_t assoc, int crypt_off, unsigned int mtu)
+{
+    struct transport_ip ip;
+    enum psp_error error = transport_ip_parse(packet, &ip, PSP_E_TX_INNER);
+
+    if (error) {
+        return error;
+    }
+
+    struct in6_addr remote;
+    if (ip.v6) {
+        memcpy(&remote, ip.ip + 24, sizeof remote);
+    } else {
+        ovs_be32 ip4;
+
+        memcpy(&ip4, ip.ip + 16, sizeof ip4);
+        addr_set_mapped(&remote, ip4);
+    }
+    const struct psp_tx_sa *sa = tx_sa_lookup(t, &remote, assoc);
+    if (!sa) {
+        return PSP_E_NO_SA;
+    }
+
+    size_t hdr_len = psp_hdr_len(sa->has_vc);
+    size_t grow = UDP_HEADER_LEN + hdr_len;
+    size_t l4_len = ip.len - ip.hlen;
+    size_t new_len = ip.len + grow + PSP_ICV_LEN;
+    if (crypt_off < 0) {
+        crypt_off = sa->crypt_off >= 0 ? sa->crypt_off : 0;
+    }
+    if ((mtu && new_len > mtu)
+        || new_len - (ip.v6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
+        return PSP_E_TX_TOO_BIG;
+    }
+    if (psp_version_is_gmac(sa->key.version)) {
+        crypt_off = 0;
+    } else {
+        /* A short packet gets what fits of the cleartext asked for. */
+        crypt_off = MIN(crypt_off, (hdr_len - PSP_HDR_LEN + l4_len) / 4);
+    }
+
+    /* Room for UDP and the PSP header after the IP header, and the ICV. */
+    if (dp_packet_tailroom(packet) < PSP_ICV_LEN
+        || dp_packet_headroom(packet) < grow) {
+        if (!packet_can_grow(packet)) {
+            return PSP_E_NO_ROOM;
+        }
+        dp_packet_prealloc_tailroom(packet, PSP_ICV_LEN);
+        dp_packet_prealloc_headroom(packet, grow);
+        ip.ip = dp_packet_l3(packet);
+    }
+    size_t head = ip.ip - (uint8_t *) dp_packet_data(packet) + ip.hlen;
+    dp_packet_put_uninit(packet, PSP_ICV_LEN);
+    uint8_t *data = dp_packet_push_uninit(packet, grow);
+    memmove(data, data + grow, head);
+    ip.ip = dp_packet_l3(packet);   /* Offsets are from the data: unchanged. */
+
+    uint8_t *l4 = ip.ip + ip.hlen + grow;
+    uint32_t hash = hash_bytes(ip.ip + (ip.v6 ? 8 : 12), ip.v6 ? 32 : 8,
+                               ip.proto);
+    if ((ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP
+         || ip.proto == IPPROTO_SCTP) && l4_len >= 4) {
+        hash = hash_bytes(l4, 4, hash);
+    }
+    hash = hash_2words(hash, entropy_secret);
+
+    struct udp_header *udp = ALIGNED_CAST(struct udp_header *,
+                                          ip.ip + ip.hlen);
+    udp->udp_src = htons(tnl_udp_port_min
+                         + hash % (tnl_udp_port_max - tnl_udp_port_min + 1));
+    udp->udp_dst = htons(PSP_DEFAULT_UDP_PORT);
+    udp->udp_len = htons(UDP_HEADER_LEN + hdr_len + l4_len + PSP_ICV_LEN);
+    udp->udp_csum = 0;
+
+    uint8_t *psp = (uint8_t *) (udp + 1);
+    struct psp_hdr_info h = {
+        .next_hdr = ip.proto,
+        .version = sa->key.version,
+        .crypt_off = crypt_off,
+        .has_vc = sa->has_vc,
+        .vc = sa->vc,
+        .s = (sa->sd_bits & PSP_DP_HDR_S) != 0,
+        .d = (sa->sd_bits & PSP_DP_HDR_D) != 0,
+        .spi = sa->spi,
+        .iv = psp_iv_gen_next(CONST_CAST(struct psp_iv_gen *, &sa->iv)),
+    };
+    psp_hdr_write(psp, &h);
+    error = psp_seal(t->cc, &sa->key, psp, hdr_len + l4_len);
+    if (error) {
+        /* Nothing of the packet may leave in clear. */
+        memset(psp + PSP_HDR_LEN, 0, hdr_len - PSP_HDR_LEN + l4_len);
+        return error;
+    }
+    transport_ip_set(&ip, new_len, IPPROTO_UDP);
+
+    atomic_add_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes), l4_len,
+                       &(uint64_t) { 0 });
+    psp_stats_count_tx(&t->stats, hdr_len + l4_len + PSP_ICV_LEN);
+    return PSP_OK;
+}
+
+enum psp_error
+psp_dp_encrypt(struct dp_packet *packet, uint64_t assoc, int crypt_off,
+               unsigned int mtu)
+{
+    struct psp_dp_thread *t = psp_dp_packet_thread();
+
+    return psp_dp_count(t, true, psp_dp_encrypt__(t, packet, assoc,
+                                                  crypt_off, mtu));
+}
+
+static enum psp_error
+psp_dp_decrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
+                 const uint64_t *assoc, struct psp_dp_rx_info *info)
+{
+    struct transport_ip ip;
+    enum psp_error error = transport_ip_parse(packet, &ip, PSP_E_TRUNCATED);
+
+    if (error) {
+        return error == PSP_E_TX_UNSUPPORTED ? PSP_E_NOT_PSP : error;
+    }
+    size_t udp_len = ip.len - ip.hlen;
+    struct udp_header *udp = ALIGNED_CAST(struct udp_header *,
+                                          ip.ip + ip.hlen);
+    if (ip.proto != IPPROTO_UDP || udp_len < UDP_HEADER_LEN
+        || udp->udp_dst != htons(PSP_DEFAULT_UDP_PORT)) {
+        return PSP_E_NOT_PSP;
+    }
+    if (ntohs(udp->udp_len) != udp_len) {
+        return PSP_E_TRUNCATED;
+    }
+    if (udp->udp_csum) {
+        uint32_t partial = (ip.v6
+                            ? packet_csum_pseudoheader6(
+                                  ALIGNED_CAST(struct ovs_16aligned_ip6_hdr *,
+                                               ip.ip))
+                            : packet_csum_pseudoheader(
+                                  ALIGNED_CAST(struct ip_header *, ip.ip)));
+        if (csum_finish(csum_continue(partial, udp, udp_len))) {
+            return PSP_E_TRUNCATED;
+        }
+    }
+
+    uint8_t *psp = (uint8_t *) (udp + 1);
+    size_t psp_len = udp_len - UDP_HEADER_LEN;
+    struct psp_hdr_info h;
+    error = psp_rx(t->cc, get_mkeys(), psp, psp_len, &h);
+    if (error) {
+        return error;
+    }
+
+    /* The SPI must have been given to this peer (and association). */
+    const struct psp_rx_binding *b = rx_binding_find(h.spi);
+    struct in6_addr src;
+    if (ip.v6) {
+        memcpy(&src, ip.ip + 8, sizeof src);
+    } else {
+        ovs_be32 ip4;
+
+        memcpy(&ip4, ip.ip + 12, sizeof ip4);
+        addr_set_mapped(&src, ip4);
+    }
+    if (!b || (!addr_equals(&b->peer, &in6addr_any)
+               && !addr_equals(&b->peer, &src))
+        || (assoc && b->assoc != *assoc)) {
+        return PSP_E_UNBOUND_SPI;
+    }
+    if (h.next_hdr == PSP_NH_IPV4 || h.next_hdr == PSP_NH_IPV6) {
+        return PSP_E_INNER;     /* Tunnel mode: for a psp port. */
+    }
+
+    /* Strip UDP, the PSP header and the ICV; the IP header moves up. */
+    size_t strip = UDP_HEADER_LEN + h.payload_ofs;
+    size_t head = ip.ip - (uint8_t *) dp_packet_data(packet) + ip.hlen;
+    dp_packet_set_size(packet, dp_packet_size(packet) - PSP_ICV_LEN);
+    uint8_t *data = dp_packet_data(packet);
+    memmove(data + strip, data, head);
+    dp_packet_pull(packet, strip);
+    ip.ip = dp_packet_l3(packet);
+    transport_ip_set(&ip, ip.hlen + h.payload_len, h.next_hdr);
+
+    info->spi = h.spi;
+    info->version = h.version;
+    info->crypt_off = h.crypt_off;
+    info->hdr_flags = ((h.s ? PSP_DP_HDR_S : 0) | (h.d ? PSP_DP_HDR_D : 0)
+                       | (h.has_vc ? PSP_DP_HDR_V : 0));
+    info->vc = h.has_vc ? h.vc : 0;
+    info->assoc = b->assoc;
+    if (h.s) {
+        t->stats.rx_sample++;
+        t->stats.rx_sample_drop += h.d;
+    }
+    psp_stats_count_rx(&t->stats, psp_len);
+    return PSP_OK;
+}
+
+enum psp_error
+psp_dp_decrypt(struct dp_packet *packet, const uint64_t *assoc,
+               struct psp_dp_rx_info *info)
+{
+    struct psp_dp_thread *t = psp_dp_packet_thread();
+
+    return psp_dp_count(t, false,
+                        psp_dp_decrypt__(t, packet, assoc, info));
 }
 
 /* Management. */

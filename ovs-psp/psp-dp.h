@@ -179,6 +179,12 @@ bool psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
 void psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
                           uint64_t assoc, enum psp_version);
 
+/* Testing only: the next packet on the SA of 'remote' and 'assoc' gets IV
+ * 'iv' (the reference vectors' first packet has IV 1).  Returns false if
+ * there is no such SA. */
+bool psp_dp_test_set_iv(const struct in6_addr *remote, uint64_t assoc,
+                        uint64_t iv);
+
 /* Writes the PSP part of a tunnel header template for 'cfg' and 'assoc' to
  * 'hdr' and returns its length (16 or 24).  The template's version field
  * holds 'cfg''s version, or PSP_DP_VERSION_ANY. */
@@ -211,6 +217,38 @@ enum psp_error psp_dp_push(struct dp_packet *packet, const void *header,
  * those with the D bit too.  On error the packet must be dropped. */
 enum psp_error psp_dp_pop(struct dp_packet *packet, struct flow_tnl *tnl,
                           uint32_t *spi, uint64_t *vc, uint8_t *hdr_flags);
+
+/* Transport mode: the psp_encrypt and psp_decrypt datapath actions.
+ *
+ * psp_dp_encrypt() encrypts 'packet', whose L3 offset is that of an IPv4
+ * (options kept) or IPv6 header, in place: UDP (to port 1000) and a PSP
+ * header go between the IP header and what followed it, the ICV at the
+ * end, and the IP length, protocol and IPv4 checksum are fixed.  The SA is
+ * that of the IP destination and 'assoc'.  'crypt_off' is the crypt offset
+ * (the SA's, or 0, if negative).  Fails with PSP_E_TX_TOO_BIG if 'mtu' is
+ * nonzero and the encrypted IP packet would be longer, and with
+ * PSP_E_TX_UNSUPPORTED for IPv4 fragments and IPv6 extension headers
+ * (which would have to stay outside the encryption).  On error the packet
+ * must be dropped.
+ *
+ * psp_dp_decrypt() verifies and decrypts a transport-mode PSP packet to
+ * this host in place, back to the IP packet it was (lengths from the IP
+ * header), and fills 'info'.  The SPI must be bound to the packet's source
+ * address (or to any) and, if 'assoc' is nonnull, to that association, or
+ * the packet fails with PSP_E_UNBOUND_SPI.  On error the packet must be
+ * dropped. */
+struct psp_dp_rx_info {
+    uint32_t spi;
+    uint8_t version;
+    uint8_t crypt_off;
+    uint8_t hdr_flags;          /* PSP_DP_HDR_*. */
+    uint64_t vc;                /* 0 if none. */
+    uint64_t assoc;             /* The SPI's association. */
+};
+enum psp_error psp_dp_encrypt(struct dp_packet *, uint64_t assoc,
+                              int crypt_off, unsigned int mtu);
+enum psp_error psp_dp_decrypt(struct dp_packet *, const uint64_t *assoc,
+                              struct psp_dp_rx_info *);
 
 /* Parses 's' as an IPv4 address (v4-mapped) or IPv6 address, or as "any"
  * (all-zeros) if 'any_ok'. */

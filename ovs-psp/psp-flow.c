@@ -32,7 +32,11 @@
 
 /* 'x', a field of 'n' bytes at byte 'ofs' of a struct flow_psp, as its bytes
  * sit in memory (network byte order for the ovs_be* fields), placed where
- * those bytes fall in the struct's 64-bit word. */
+ * those bytes fall in the struct's 64-bit word.
+ *
+ * The words are built in registers and stored whole: miniflow_extract()
+ * loads them right away, and a load that spans several narrower stores
+ * cannot be forwarded from them and stalls. */
 static inline uint64_t
 psp_word_field(uint64_t x, unsigned int ofs, unsigned int n)
 {
@@ -54,45 +58,54 @@ BUILD_ASSERT_DECL(offsetof(struct flow_psp, inner_proto) == 16);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, inner_tp_src) == 20);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, inner_tp_dst) == 22);
 
-bool
-psp_flow_extract(const void *udp_payload, size_t size, uint64_t psp[3])
+void
+psp_flow_pack(const struct flow_psp *psp, uint64_t w[3])
 {
+    w[0] = (psp_word_field((OVS_FORCE uint32_t) psp->spi, 0, 4)
+            | psp_word_field(psp->ver, 4, 1)
+            | psp_word_field(psp->flags, 5, 1)
+            | psp_word_field(psp->crypt_off, 6, 1)
+            | psp_word_field(psp->vis, 7, 1));
+    w[1] = (OVS_FORCE uint64_t) psp->vc;
+    w[2] = (psp_word_field(psp->inner_proto, 0, 1)
+            | psp_word_field((OVS_FORCE uint16_t) psp->inner_tp_src, 4, 2)
+            | psp_word_field((OVS_FORCE uint16_t) psp->inner_tp_dst, 6, 2));
+}
+
+bool
+psp_flow_extract(const void *udp_payload, size_t size, uint64_t psp_words[3])
+{
+    struct flow_psp psp;
     struct psp_hdr_info h;
 
-    psp[0] = psp[1] = psp[2] = 0;
+    memset(&psp, 0, sizeof psp);
     if (psp_hdr_parse(udp_payload, size, &h) != PSP_OK) {
+        psp_flow_pack(&psp, psp_words);
         return false;
     }
 
-    /* Built in registers and stored a word at a time: miniflow_extract()
-     * loads the words right away, and a load that spans several narrower
-     * stores cannot be forwarded from them and stalls. */
-    uint8_t flags = (h.s ? 0x80 : 0) | (h.d ? 0x40 : 0) | (h.has_vc ? 0x02 : 0);
-    uint8_t vis = FLOW_PSP_VIS_HDR;
-    uint64_t w2 = 0;
-
+    psp.spi = htonl(h.spi);
+    psp.ver = h.version;
+    psp.flags = (h.s ? 0x80 : 0) | (h.d ? 0x40 : 0) | (h.has_vc ? 0x02 : 0);
+    psp.crypt_off = h.crypt_off;
+    psp.vis = FLOW_PSP_VIS_HDR;
     if (h.vc_readable) {
-        psp[1] = (OVS_FORCE uint64_t) htonll(h.vc);
-        vis |= FLOW_PSP_VIS_VC;
+        psp.vc = htonll(h.vc);
+        psp.vis |= FLOW_PSP_VIS_VC;
     }
 
     struct psp_visible v;
     psp_visible_parse(udp_payload, &h, &v);
     if (v.has_proto) {
-        w2 |= psp_word_field(v.proto, 0, 1);
-        vis |= FLOW_PSP_VIS_PROTO;
+        psp.inner_proto = v.proto;
+        psp.vis |= FLOW_PSP_VIS_PROTO;
     }
     if (v.has_ports) {
-        w2 |= psp_word_field((OVS_FORCE uint16_t) htons(v.src_port), 4, 2);
-        w2 |= psp_word_field((OVS_FORCE uint16_t) htons(v.dst_port), 6, 2);
-        vis |= FLOW_PSP_VIS_PORTS;
+        psp.inner_tp_src = htons(v.src_port);
+        psp.inner_tp_dst = htons(v.dst_port);
+        psp.vis |= FLOW_PSP_VIS_PORTS;
     }
-    psp[0] = (psp_word_field((OVS_FORCE uint32_t) htonl(h.spi), 0, 4)
-              | psp_word_field(h.version, 4, 1)
-              | psp_word_field(flags, 5, 1)
-              | psp_word_field(h.crypt_off, 6, 1)
-              | psp_word_field(vis, 7, 1));
-    psp[2] = w2;
+    psp_flow_pack(&psp, psp_words);
     return true;
 }
 

@@ -62,6 +62,15 @@ union mf_value;
  * false and leaves 'psp' zeroed. */
 bool psp_flow_extract(const void *udp_payload, size_t size, uint64_t psp[3]);
 
+/* Stores 'psp' into 'w' as the three 64-bit words it is in memory, built
+ * without a round trip through memory. */
+void psp_flow_pack(const struct flow_psp *psp, uint64_t w[3]);
+
+/* The 'vis' bit of a packet that psp_decrypt decrypted: the PSP fields are
+ * those of the header it arrived with, and its inner protocol and ports are
+ * its own L4 header's. */
+#define PSP_FLOW_VIS_DECRYPTED 0x10
+
 /* meta-flow.c glue, for the MFF_PSP_* fields. */
 bool psp_mf_is_all_wild(const struct mf_field *, const struct flow_wildcards *);
 bool psp_mf_is_value_valid(const struct mf_field *, const union mf_value *);

@@ -317,6 +317,27 @@ psp_unixctl_test_bind_spi(struct unixctl_conn *conn, int argc OVS_UNUSED,
     unixctl_command_reply(conn, NULL);
 }
 
+static void
+psp_unixctl_test_set_iv(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                        const char *argv[], void *aux OVS_UNUSED)
+{
+    struct in6_addr remote;
+    uint64_t assoc, iv;
+
+    if (!psp_dp_parse_addr(argv[1], false, &remote)
+        || !parse_u64(argv[2], 0, UINT64_MAX, &assoc)
+        || !parse_u64(argv[3], 0, UINT64_MAX, &iv)) {
+        unixctl_command_reply_error(conn, "usage: psp/test-set-iv "
+                                    "REMOTE KEY IV");
+        return;
+    }
+    if (!psp_dp_test_set_iv(&remote, assoc, iv)) {
+        unixctl_command_reply_error(conn, "no such SA");
+        return;
+    }
+    unixctl_command_reply(conn, NULL);
+}
+
 /* Whether ovs-vswitchd runs with --enable-dummy, as in the testsuite. */
 static bool
 dummy_enabled(void)
@@ -360,5 +381,7 @@ psp_unixctl_register(void)
         unixctl_command_register("psp/test-bind-spi",
                                  "SPI PEER KEY VERSION", 4, 4,
                                  psp_unixctl_test_bind_spi, NULL);
+        unixctl_command_register("psp/test-set-iv", "REMOTE KEY IV", 3, 3,
+                                 psp_unixctl_test_set_iv, NULL);
     }
 }

@@ -29,6 +29,8 @@
 #   psp-encap     VM port to a psp tunnel (tnl_push with AES-GCM-128 seal)
 #   geneve-decap  Geneve packets from the underlay (tnl_pop) to a port
 #   psp-decap     PSP packets from the underlay (tnl_pop with AES-GCM open)
+#   xport-encrypt VM port to a port through psp_encrypt (transport mode)
+#   xport-decrypt transport-mode PSP through psp_decrypt(table=1) to a port
 # and prints the PMD thread's figures from dpif-netdev/pmd-stats-show:
 # packets per second and Gbit/s of inner frames, and processing cycles
 # (and ns) per packet.  Then, per size, what PSP costs over Geneve
@@ -129,6 +131,10 @@ EOF
         ovs-psp-pcap encrypt --master-keys "$keys_file" --spi 9A345678 \
             --version 0 --mode tunnel "$work/clear-$size.pcap" \
             "$work/psp-$size.pcap" 2>/dev/null
+        # Transport mode: the VM's frames themselves, encrypted.
+        ovs-psp-pcap encrypt --master-keys "$keys_file" --spi 9a345679 \
+            --version 0 --mode transport "$work/vm-$size.pcap" \
+            "$work/xport-$size.pcap" 2>/dev/null
     done
 }
 
@@ -178,6 +184,10 @@ configure() {
     k=$(sed 's/#.*//' "$keys_file" | tr -d ' \n')
     appctl psp/test-set-master-keys "${k:0:64}" "${k:64:64}" >/dev/null
     appctl psp/test-bind-spi 9a345678 10.0.0.1 7 0 >/dev/null
+    appctl psp/test-bind-spi 9a345679 10.1.0.1 7 0 >/dev/null
+    appctl psp/add-sa 10.1.0.2 7 9a345679 0 \
+        "$(ovs-psp-pcap derive --master-keys "$keys_file" --spi 9a345679 --version 0)" \
+        >/dev/null
     appctl psp/add-sa 10.0.0.1 7 9a345678 0 \
         "$(ovs-psp-pcap derive --master-keys "$keys_file" --spi 9a345678 --version 0)" \
         >/dev/null
@@ -291,6 +301,18 @@ for size in $sizes; do
         run "$what-decap" "$size" br-int sink
         ofctl del-flows br-int
     done
+    # Transport mode, the psp_encrypt and psp_decrypt actions: the VM's
+    # frames encrypted to the SA of 10.1.0.2, and the same frames as PSP
+    # from 10.1.0.1, decrypted and recirculated to table 1.
+    ports "$(pcap_dev v "vm-$size.pcap")" "net_null_u@N@,no-rx=1"
+    ofctl add-flow br-int "in_port=1,ip,actions=psp_encrypt(key=7),output:2"
+    run xport-encrypt "$size" br-int sink
+    ofctl del-flows br-int
+    ports "$(pcap_dev v "xport-$size.pcap")" "net_null_u@N@,no-rx=1"
+    ofctl add-flow br-int "in_port=1,udp,tp_dst=1000,actions=psp_decrypt(key=7,table=1)"
+    ofctl add-flow br-int "table=1,in_port=1,actions=output:2"
+    run xport-decrypt "$size" br-int sink
+    ofctl del-flows br-int
 done
 appctl psp/show | grep -q '^  drops' && die "PSP dropped packets: $(appctl psp/show)"
 
@@ -336,6 +358,26 @@ awk -v tsc="$tsc" -v impl="$impl" '
             printf "| %5d | %10.1f | %10.1f | %12.1f | %13.1f | %12.1f | %6s |\n",
                    s, e, d, e + d, raw[s], raw[s] + 100,
                    e + d <= raw[s] + 100 ? "met" : "MISSED"
+        }
+    }' "$work/raw" "$work/results" | sort -t'|' -k2 -n
+echo
+echo "Transport mode (psp_encrypt, psp_decrypt to table 1) against the tunnel"
+echo "port, and both over plain forwarding, ns per packet, beside raw seal +"
+echo "open of as many bytes as the IP packet ($impl):"
+echo
+printf '| %-5s | %9s | %9s | %9s | %9s | %9s | %9s |\n' size "encrypt" \
+       "tnl encap" "decrypt" "tnl decap" "both-plain" "raw"
+printf '|-------|-----------|-----------|-----------|-----------|------------|-----------|\n'
+awk -v tsc="$tsc" -v impl="$impl" '
+    FILENAME ~ /raw$/ { if ($1 == impl) raw[$2 + 14] = $3 + $4; next }
+    { c[$1, $2] = $4 / tsc * 1e9; sizes[$2] = 1 }
+    END {
+        for (s in sizes) {
+            printf "| %5d | %9.1f | %9.1f | %9.1f | %9.1f | %10.1f | %9.1f |\n",
+                   s, c["xport-encrypt", s], c["psp-encap", s],
+                   c["xport-decrypt", s], c["psp-decap", s],
+                   c["xport-encrypt", s] + c["xport-decrypt", s] \
+                   - 2 * c["plain", s], raw[s]
         }
     }' "$work/raw" "$work/results" | sort -t'|' -k2 -n
 if test $impl = ipsec-mb; then

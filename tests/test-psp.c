@@ -747,8 +747,9 @@ test_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
                                  * inner. */
     CHECK(s.rx_bad == 7);       /* Fixed bit, version, SPI, unknown SPI,
                                  * GMAC offset, unbound SPI, crypto. */
-    CHECK(s.tx_error == 5);     /* No SA, no room, key version, stale SA,
-                                 * bad inner packet. */
+    CHECK(s.tx_error == 7);     /* No SA, no room, key version, stale SA,
+                                 * bad inner packet, too big,
+                                 * unsupported. */
     /* Bytes from after the IV (VC included) to the end of the payload. */
     psp_stats_count_rx(&s, 16 + 8 + 100 + 16);
     psp_stats_count_rx(&s, 16 + 0 + 16);
