@@ -29,8 +29,8 @@
 #   psp-encap     VM port to a psp tunnel (tnl_push with AES-GCM-128 seal)
 #   geneve-decap  Geneve packets from the underlay (tnl_pop) to a port
 #   psp-decap     PSP packets from the underlay (tnl_pop with AES-GCM open)
-#   xport-encrypt VM port to a port through psp_encrypt (transport mode)
-#   xport-decrypt transport-mode PSP through psp_decrypt(table=1) to a port
+#   xp-encrypt VM port to a port through psp_encrypt (transport mode)
+#   xp-decrypt transport-mode PSP through psp_decrypt(table=1) to a port
 # and prints the PMD thread's figures from dpif-netdev/pmd-stats-show:
 # packets per second and Gbit/s of inner frames, and processing cycles
 # (and ns) per packet.  Then, per size, what PSP costs over Geneve
@@ -306,12 +306,12 @@ for size in $sizes; do
     # from 10.1.0.1, decrypted and recirculated to table 1.
     ports "$(pcap_dev v "vm-$size.pcap")" "net_null_u@N@,no-rx=1"
     ofctl add-flow br-int "in_port=1,ip,actions=psp_encrypt(key=7),output:2"
-    run xport-encrypt "$size" br-int sink
+    run xp-encrypt "$size" br-int sink
     ofctl del-flows br-int
     ports "$(pcap_dev v "xport-$size.pcap")" "net_null_u@N@,no-rx=1"
     ofctl add-flow br-int "in_port=1,udp,tp_dst=1000,actions=psp_decrypt(key=7,table=1)"
     ofctl add-flow br-int "table=1,in_port=1,actions=output:2"
-    run xport-decrypt "$size" br-int sink
+    run xp-decrypt "$size" br-int sink
     ofctl del-flows br-int
 done
 appctl psp/show | grep -q '^  drops' && die "PSP dropped packets: $(appctl psp/show)"
@@ -374,9 +374,9 @@ awk -v tsc="$tsc" -v impl="$impl" '
     END {
         for (s in sizes) {
             printf "| %5d | %9.1f | %9.1f | %9.1f | %9.1f | %10.1f | %9.1f |\n",
-                   s, c["xport-encrypt", s], c["psp-encap", s],
-                   c["xport-decrypt", s], c["psp-decap", s],
-                   c["xport-encrypt", s] + c["xport-decrypt", s] \
+                   s, c["xp-encrypt", s], c["psp-encap", s],
+                   c["xp-decrypt", s], c["psp-decap", s],
+                   c["xp-encrypt", s] + c["xp-decrypt", s] \
                    - 2 * c["plain", s], raw[s]
         }
     }' "$work/raw" "$work/results" | sort -t'|' -k2 -n
