@@ -45,6 +45,7 @@ COVERAGE_DEFINE(psp_tx_sealed);
 COVERAGE_DEFINE(psp_tx_drop);
 COVERAGE_DEFINE(psp_rx_opened);
 COVERAGE_DEFINE(psp_rx_drop);
+COVERAGE_DEFINE(psp_tx_mss_clamped);
 
 /* A transmit SA.  Immutable once published, but for its counters and IV
  * generator, and its owner's bookkeeping (written under 'psp_dp_mutex'); a
@@ -1186,6 +1187,61 @@ transport_ip_set(const struct transport_ip *t, size_t len, uint8_t proto)
     }
 }
 
+/* With an MTU, lowers the MSS option of a TCP SYN in 'ip' so that the
+ * segments the peer sends fit in 'mtu' once 'overhead' bytes are added
+ * (and fixes the TCP checksum). */
+static void
+clamp_tcp_mss(const struct transport_ip *ip, unsigned int mtu,
+              size_t overhead)
+{
+    uint8_t *tcp = ip->ip + ip->hlen;
+    size_t l4_len = ip->len - ip->hlen;
+
+    if (ip->proto != IPPROTO_TCP || l4_len < TCP_HEADER_LEN
+        || !(tcp[13] & 0x02)) {                 /* SYN. */
+        return;
+    }
+    size_t thl = (tcp[12] >> 4) * 4;
+    long int max = (long int) mtu - overhead - ip->hlen - TCP_HEADER_LEN;
+    if (thl > l4_len || max <= 0) {
+        return;
+    }
+    for (size_t i = TCP_HEADER_LEN; i < thl; ) {
+        uint8_t kind = tcp[i];
+
+        if (kind == 0) {                        /* End of options. */
+            return;
+        } else if (kind == 1) {                 /* NOP. */
+            i++;
+            continue;
+        } else if (i + 1 >= thl || tcp[i + 1] < 2 || i + tcp[i + 1] > thl) {
+            return;
+        }
+        if (kind == 2 && tcp[i + 1] == 4) {     /* MSS. */
+            uint16_t mss = (tcp[i + 2] << 8) | tcp[i + 3];
+            if (mss > max) {
+                ovs_be16 old_mss = htons(mss), new_mss = htons(max);
+                ovs_be16 sum;
+
+                /* A 16-bit field at an odd offset adds to the one's
+                 * complement sum byte-swapped. */
+                if (i % 2) {
+                    old_mss = htons(((mss & 0xff) << 8) | (mss >> 8));
+                    new_mss = htons(((max & 0xff) << 8) | (max >> 8));
+                }
+                memcpy(&sum, tcp + 16, sizeof sum);
+                sum = recalc_csum16(sum, old_mss, new_mss);
+                memcpy(tcp + 16, &sum, sizeof sum);
+                tcp[i + 2] = max >> 8;
+                tcp[i + 3] = max;
+                COVERAGE_INC(psp_tx_mss_clamped);
+            }
+            return;
+        }
+        i += tcp[i + 1];
+    }
+}
+
 static enum psp_error
 psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
                  uint64_t assoc, int crypt_off, unsigned int mtu)
@@ -1221,6 +1277,9 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     if ((mtu && new_len > mtu)
         || new_len - (ip.v6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
         return PSP_E_TX_TOO_BIG;
+    }
+    if (mtu) {
+        clamp_tcp_mss(&ip, mtu, grow + PSP_ICV_LEN);
     }
     if (psp_version_is_gmac(sa->key.version)) {
         crypt_off = 0;
