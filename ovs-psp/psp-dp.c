@@ -1165,6 +1165,22 @@ transport_ip_parse(struct dp_packet *packet, struct transport_ip *t,
     return PSP_OK;
 }
 
+/* Sets 'addr' to the source (if 'src') or destination address of the IP
+ * header 't', IPv4 as v4-mapped. */
+static void
+transport_ip_addr(const struct transport_ip *t, bool src,
+                  struct in6_addr *addr)
+{
+    if (t->v6) {
+        memcpy(addr, t->ip + (src ? 8 : 24), sizeof *addr);
+    } else {
+        ovs_be32 ip4;
+
+        memcpy(&ip4, t->ip + (src ? 12 : 16), sizeof ip4);
+        addr_set_mapped(addr, ip4);
+    }
+}
+
 /* Sets the length and protocol of the IP header 't' and, for IPv4, its
  * checksum. */
 static void
@@ -1254,14 +1270,7 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     }
 
     struct in6_addr remote;
-    if (ip.v6) {
-        memcpy(&remote, ip.ip + 24, sizeof remote);
-    } else {
-        ovs_be32 ip4;
-
-        memcpy(&ip4, ip.ip + 16, sizeof ip4);
-        addr_set_mapped(&remote, ip4);
-    }
+    transport_ip_addr(&ip, false, &remote);
     const struct psp_tx_sa *sa = tx_sa_lookup(t, &remote, assoc);
     if (!sa) {
         return PSP_E_NO_SA;
@@ -1401,14 +1410,7 @@ psp_dp_decrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     /* The SPI must have been given to this peer (and association). */
     const struct psp_rx_binding *b = rx_binding_find(h.spi);
     struct in6_addr src;
-    if (ip.v6) {
-        memcpy(&src, ip.ip + 8, sizeof src);
-    } else {
-        ovs_be32 ip4;
-
-        memcpy(&ip4, ip.ip + 12, sizeof ip4);
-        addr_set_mapped(&src, ip4);
-    }
+    transport_ip_addr(&ip, true, &src);
     if (!b || (!addr_equals(&b->peer, &in6addr_any)
                && !addr_equals(&b->peer, &src))
         || (assoc && b->assoc != *assoc)) {
