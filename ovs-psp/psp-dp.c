@@ -807,6 +807,51 @@ packet_can_grow(const struct dp_packet *packet)
     return source == DPBUF_MALLOC || source == DPBUF_STUB;
 }
 
+/* Whether the size that 'packet' records for its buffer covers its data.
+ * A dp_packet records at most UINT16_MAX bytes: a packet whose headroom and
+ * data go past that (a 64 kB receive buffer) has a tailroom that cannot be
+ * computed, and no resize of it can be trusted. */
+static bool
+packet_room_known(const struct dp_packet *packet)
+{
+    return ((const char *) dp_packet_tail(packet)
+            <= (const char *) dp_packet_end(packet));
+}
+
+/* Makes sure that 'packet' has 'head' bytes of headroom and 'tail' bytes of
+ * tailroom, growing it if it can, so that no later push or put resizes it.
+ * Returns false if the packet cannot have that room. */
+static bool
+packet_make_room(struct dp_packet *packet, size_t head, size_t tail)
+{
+    if (!packet_room_known(packet)
+        || dp_packet_headroom(packet) + dp_packet_size(packet) + head + tail
+           > UINT16_MAX) {
+        return false;
+    }
+    if (dp_packet_tailroom(packet) < tail
+        || dp_packet_headroom(packet) < head) {
+        if (!packet_can_grow(packet)) {
+            return false;
+        }
+        dp_packet_prealloc_tailroom(packet, tail);
+        dp_packet_prealloc_headroom(packet, head);
+    }
+    return (packet_room_known(packet)
+            && dp_packet_tailroom(packet) >= tail
+            && dp_packet_headroom(packet) >= head);
+}
+
+/* Shortens 'packet' to 'size' bytes, which removes its Ethernet padding:
+ * the padding that its metadata records goes too, or a later pull would
+ * count it twice. */
+static void
+packet_trim(struct dp_packet *packet, size_t size)
+{
+    dp_packet_set_size(packet, size);
+    dp_packet_set_l2_pad_size(packet, 0);
+}
+
 static void
 put_be32(uint8_t *p, uint32_t x)
 {
@@ -932,17 +977,20 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
         return PSP_E_KEY_VERSION;
     }
 
-    /* Room: the ICV at the tail, the headers at the head.  DPDK and AF_XDP
+    /* The outer IP length must hold the encrypted packet. */
+    size_t outer_len = header_len - ETH_HEADER_LEN + inner_len + PSP_ICV_LEN;
+    if (outer_len - (outer_v6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
+        return PSP_E_TX_TOO_BIG;
+    }
+
+    /* Room: the ICV at the tail, the headers at the head, made here once so
+     * that the pushes below never resize the packet.  DPDK and AF_XDP
      * buffers cannot grow. */
     if (inner_len < size) {
-        dp_packet_set_size(packet, inner_len);
+        packet_trim(packet, inner_len);
     }
-    if (dp_packet_tailroom(packet) < PSP_ICV_LEN
-        || dp_packet_headroom(packet) < header_len) {
-        if (!packet_can_grow(packet)) {
-            return PSP_E_NO_ROOM;
-        }
-        dp_packet_prealloc_tailroom(packet, PSP_ICV_LEN);
+    if (!packet_make_room(packet, header_len, PSP_ICV_LEN)) {
+        return (packet_can_grow(packet) ? PSP_E_TX_TOO_BIG : PSP_E_NO_ROOM);
     }
 
     /* The ICV first, so that the IP and UDP lengths include it. */
@@ -959,6 +1007,13 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
     udp->udp_csum = 0;
 
     uint8_t *psp = (uint8_t *) (udp + 1);
+    if (!packet_room_known(packet)
+        || psp + hdr_len + inner_len + PSP_ICV_LEN
+           != (uint8_t *) dp_packet_tail(packet)) {
+        /* The push resized the packet after all: do not seal into memory
+         * that may be gone.  The packet is dropped, never sent. */
+        return PSP_E_NO_ROOM;
+    }
     psp[0] = next_hdr;
     /* The template's S and D bits (the flow's) stay; the SA's add to them. */
     psp[3] = (psp[3] & ~0x3c) | (sa->key.version << 2) | sa->sd_bits;
@@ -1096,7 +1151,11 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
         t->stats.rx_sample_drop += h.d;
     }
 
-    dp_packet_reset_packet(packet, hlen + UDP_HEADER_LEN + h.payload_ofs);
+    /* The inner packet starts 'payload_ofs' bytes into the PSP header,
+     * wherever that is: 'hlen' assumes a bare Ethernet header and no IPv4
+     * options, and a VLAN tag or an option would shift it. */
+    dp_packet_reset_packet(packet, (psp - (uint8_t *) dp_packet_data(packet))
+                                   + h.payload_ofs);
     dp_packet_set_size(packet, inner_len);
     packet->packet_type = packet_type;
     psp_stats_count_rx(&t->stats, psp_len);
@@ -1160,8 +1219,7 @@ transport_ip_parse(struct dp_packet *packet, struct transport_ip *t,
         return ip ? bad : PSP_E_TX_UNSUPPORTED;
     }
     /* Ethernet padding is not payload. */
-    dp_packet_set_size(packet, (char *) ip - (char *) dp_packet_data(packet)
-                               + t->len);
+    packet_trim(packet, (char *) ip - (char *) dp_packet_data(packet) + t->len);
     return PSP_OK;
 }
 
@@ -1298,15 +1356,10 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     }
 
     /* Room for UDP and the PSP header after the IP header, and the ICV. */
-    if (dp_packet_tailroom(packet) < PSP_ICV_LEN
-        || dp_packet_headroom(packet) < grow) {
-        if (!packet_can_grow(packet)) {
-            return PSP_E_NO_ROOM;
-        }
-        dp_packet_prealloc_tailroom(packet, PSP_ICV_LEN);
-        dp_packet_prealloc_headroom(packet, grow);
-        ip.ip = dp_packet_l3(packet);
+    if (!packet_make_room(packet, grow, PSP_ICV_LEN)) {
+        return (packet_can_grow(packet) ? PSP_E_TX_TOO_BIG : PSP_E_NO_ROOM);
     }
+    ip.ip = dp_packet_l3(packet);
     size_t head = ip.ip - (uint8_t *) dp_packet_data(packet) + ip.hlen;
     dp_packet_put_uninit(packet, PSP_ICV_LEN);
     uint8_t *data = dp_packet_push_uninit(packet, grow);
@@ -1423,7 +1476,7 @@ psp_dp_decrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     /* Strip UDP, the PSP header and the ICV; the IP header moves up. */
     size_t strip = UDP_HEADER_LEN + h.payload_ofs;
     size_t head = ip.ip - (uint8_t *) dp_packet_data(packet) + ip.hlen;
-    dp_packet_set_size(packet, dp_packet_size(packet) - PSP_ICV_LEN);
+    packet_trim(packet, dp_packet_size(packet) - PSP_ICV_LEN);
     uint8_t *data = dp_packet_data(packet);
     memmove(data + strip, data, head);
     dp_packet_pull(packet, strip);
