@@ -38,6 +38,11 @@
 #           threads, with EAL started without hugepages or PCI; needs an
 #           OVS_BUILD_DIR built --with-dpdk.  Exit 77, with the reason, if
 #           DPDK cannot start here
+#   check-bigmtu  a TCP stream while the VMs' ports go to MTU 65535 (64 kB
+#           receive buffers), then pings of up to 65535 bytes: the stream
+#           intact, ovs-vswitchd running, packets too big to encrypt
+#           dropped and counted, no sanitizer report (run it on a
+#           sanitizer build)
 #   bench   TCP throughput VM to VM over plain forwarding, Geneve and PSP
 # Run as root.  Needs iproute2, tcpdump, ethtool, python3 (and iperf3 for
 # bench).  PSP_HOSTS_TUNNEL=geneve runs demo or check over Geneve instead,
@@ -690,6 +695,82 @@ demo|check|check-dpdk)
         test $failures = 0
     fi
     ;;
+check-bigmtu)
+    # The VMs' ports on the hypervisors go to MTU 65535 while a TCP stream
+    # runs through the psp ports: netdev-linux then receives into buffers of
+    # 65,553 bytes, more than a dp_packet records.  On a sanitizer build,
+    # any read or write out of bounds ends ovs-vswitchd with a report in
+    # $work/sanitizer.*.
+    trap cleanup EXIT
+    export ASAN_OPTIONS="detect_leaks=0:log_path=$work.sanitizer"
+    export UBSAN_OPTIONS="print_stacktrace=1:log_path=$work.sanitizer"
+    rm -f "$work".sanitizer.*
+    echo "=== two hypervisors, PSP, the VMs' ports at MTU 65535 under traffic"
+    setup psp
+    start_capture
+    tcp_sink 5002 "$work/stream-received"
+    vm 1 timeout 60 python3 -c '
+import hashlib, os, socket, sys, time
+end = time.monotonic() + 6
+s = socket.create_connection(("10.0.0.2", 5002))
+h, n = hashlib.sha256(), 0
+while time.monotonic() < end:
+    d = os.urandom(65536)
+    s.sendall(d)
+    h.update(d)
+    n += len(d)
+    time.sleep(0.005)
+s.close()
+print(n, h.hexdigest())' > "$work/stream-sent" &
+    sender=$!
+    sleep 1
+    for n in 1 2; do
+        on "$n" ip link set "vm${n}p" mtu 65535
+        vm "$n" ip link set eth0 mtu 65535
+    done
+    echo "--- vm1p and vm2p (and the VMs' eth0) now have MTU 65535"
+    wait $sender || true
+    wait $sink || true
+    echo "sent:     $(cat "$work/stream-sent")"
+    echo "received: $(cut -d' ' -f1-2 "$work/stream-received")"
+    # Whole IP packets of 20,028, 65,028 and 65,508 bytes from the VM: the
+    # first two fit the tunnel's 16-bit lengths once encrypted (60 bytes
+    # more) but not the 1500-byte underlay, the last does not fit at all.
+    echo "--- ping vm1 -> vm2 with packets of 20028, 65028 and 65508 bytes"
+    vm 1 ping -c 2 -i 0.2 -W 1 -M do -s 20000 10.0.0.2 || true
+    vm 1 ping -c 2 -i 0.2 -W 1 -M do -s 65000 10.0.0.2 || true
+    vm 1 ping -c 2 -i 0.2 -W 1 -M do -s 65480 10.0.0.2 || true
+    echo "--- ping vm1 -> vm2 with 1000-byte packets"
+    vm 1 ping -c 3 -i 0.2 -W 2 -s 1000 10.0.0.2 | tail -2 > "$work/small-ping"
+    cat "$work/small-ping"
+    stop_capture
+    echo "--- hv1: ovs-appctl psp/show"
+    appctl 1 psp/show | sed -n '/^counters/,/^ports/p' | grep -v '^ports'
+    other_pkts=$(tcpdump -nn -r "$work/underlay.pcap" \
+                     'not (udp dst port 1000)' 2>/dev/null | wc -l)
+    echo
+    echo "=== checks"
+    alive() {
+        kill -0 "$(cat "$work/hv$1/ovs-vswitchd.pid")" 2>/dev/null
+    }
+    check "MTU 65535: the TCP stream arrives intact (size and SHA-256)" \
+        test "$(cat "$work/stream-sent")" \
+             = "$(cut -d' ' -f1-2 "$work/stream-received")"
+    check "MTU 65535: hv1's ovs-vswitchd is running" alive 1
+    check "MTU 65535: hv2's ovs-vswitchd is running" alive 2
+    check "MTU 65535: no sanitizer report" \
+        eval '! cat "$work".sanitizer.* 2>/dev/null | grep -q .'
+    check "MTU 65535: 1000-byte pings still pass" \
+        grep -q ' 0% packet loss' "$work/small-ping"
+    too_big=$(appctl 1 psp/show | sed -n 's/^  drops tx-too-big=//p')
+    check "MTU 65535: packets too big to encrypt are dropped and counted (${too_big:-0})" \
+        test "${too_big:-0}" -ge 2
+    check "MTU 65535: every packet on the underlay is UDP to port 1000" \
+        test "$other_pkts" = 0
+    cat "$work".sanitizer.* 2>/dev/null | head -40 || true
+    echo "psp-hosts: $failures checks failed"
+    test $failures = 0
+    ;;
 bench)
     trap cleanup EXIT
     echo "TCP throughput vm1 -> vm2 (iperf3, 10 s, one stream), same topology:"
@@ -710,7 +791,7 @@ print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] /
     rm -f "$work/../psp-bench.$$"
     ;;
 *)
-    echo "usage: $0 OVS_BUILD_DIR demo|check|check-dpdk|bench" >&2
+    echo "usage: $0 OVS_BUILD_DIR demo|check|check-dpdk|check-bigmtu|bench" >&2
     exit 2
     ;;
 esac
