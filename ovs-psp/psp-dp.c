@@ -993,14 +993,18 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
         return (packet_can_grow(packet) ? PSP_E_TX_TOO_BIG : PSP_E_NO_ROOM);
     }
 
+    /* The source port's entropy, from the inner packet alone: once the
+     * outer headers are pushed, the packet starts with them, and a hash of
+     * those would change with the packet's length. */
+    uint32_t hash = hash_2words(inner_flow_hash(packet, next_hdr),
+                                entropy_secret);
+
     /* The ICV first, so that the IP and UDP lengths include it. */
     dp_packet_put_uninit(packet, PSP_ICV_LEN);
     int ip_tot_size;
     struct udp_header *udp = netdev_tnl_push_ip_header(packet, header,
                                                        header_len,
                                                        &ip_tot_size);
-    uint32_t hash = hash_2words(inner_flow_hash(packet, next_hdr),
-                                entropy_secret);
     udp->udp_src = htons(tnl_udp_port_min
                          + hash % (tnl_udp_port_max - tnl_udp_port_min + 1));
     udp->udp_len = htons(ip_tot_size);

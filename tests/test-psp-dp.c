@@ -434,8 +434,130 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("errors: ok (%d tampered bytes dropped)\n", n_tampered);
 }
 
+static uint16_t
+get_udp_src(const struct dp_packet *p, bool v6)
+{
+    const uint8_t *udp = psp_of(p, v6) - UDP_HEADER_LEN;
+
+    return (udp[0] << 8) | udp[1];
+}
+
+/* The UDP source port: one inner flow, one port, whatever the packets'
+ * lengths (ECMP keeps a flow on one path), without an RSS hash. */
+static void
+test_dp_entropy(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    static const size_t lens[] = { 28, 60, 200, 1000, 1400, 64 };
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    uint8_t tmpl[128];
+    size_t tlen = build_template(tmpl, false, &cfg, 77);
+    int first = -1;
+
+    make_sa(&addr_a, &addr_b, 77, PSP_V0, NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+        struct dp_packet *p = vm_packet(lens[i], 0);
+
+        CHECK(!dp_packet_rss_valid(p));
+        CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), PSP_OK);
+        if (first < 0) {
+            first = get_udp_src(p, false);
+        }
+        CHECK(get_udp_src(p, false) == first);
+        dp_packet_delete(p);
+    }
+    printf("entropy: ok\n");
+}
+
+/* Buffers of 64 kB and more (netdev-linux's at MTU 65535): packets in them
+ * are encrypted in bounds, and one too big to encrypt is dropped. */
+static void
+test_dp_big_buffers(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    uint8_t tmpl[128];
+    size_t tlen = build_template(tmpl, false, &cfg, 78);
+    static const size_t lens[] = { 100, 1400, 30000, 65000, 65400 };
+
+    make_sa(&addr_a, &addr_b, 78, PSP_V0, NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+        /* As netdev-linux receives: 6 bytes of headroom, a buffer of
+         * VLAN_ETH_HEADER_LEN + 65535 bytes. */
+        struct dp_packet *p = dp_packet_new_with_headroom(18 + 65535, 6);
+        struct dp_packet *src = vm_packet(lens[i], 0);
+
+        dp_packet_put(p, dp_packet_data(src), dp_packet_size(src));
+        p->packet_type = htonl(PT_IPV4);
+        CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), PSP_OK);
+        CHECK(dp_packet_size(p) == tlen + lens[i] + PSP_ICV_LEN);
+        CHECK((char *) dp_packet_tail(p) <= (char *) dp_packet_end(p));
+        dp_packet_delete(src);
+        dp_packet_delete(p);
+    }
+
+    /* 65,476 bytes: the outer IPv4 length would pass 65,535.  65,475: it
+     * would not, but with the headers and the ICV the packet would pass
+     * the 64 kB that a dp_packet can hold. */
+    for (size_t len = 65475; len <= 65476; len++) {
+        struct dp_packet *p = dp_packet_new_with_headroom(18 + 65535, 6);
+        struct dp_packet *src = vm_packet(len, 0);
+
+        dp_packet_put(p, dp_packet_data(src), dp_packet_size(src));
+        p->packet_type = htonl(PT_IPV4);
+        CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), PSP_E_TX_TOO_BIG);
+        dp_packet_delete(src);
+        dp_packet_delete(p);
+    }
+    printf("big buffers: ok\n");
+}
+
+/* A PSP packet with VLAN tags on its outer Ethernet header pops to its
+ * inner packet, byte for byte. */
+static void
+test_dp_vlan(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    struct psp_port_cfg cfg = { .crypt_off = 6 };
+    uint8_t tmpl[128];
+    size_t tlen = build_template(tmpl, false, &cfg, 79);
+    uint32_t spi = make_sa(&addr_a, &addr_b, 79, PSP_V0, NULL);
+
+    for (int tags = 1; tags <= 2; tags++) {
+        struct dp_packet *p = vm_packet(300, 0);
+        struct dp_packet *orig = vm_packet(300, 0);
+
+        CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), PSP_OK);
+        for (int i = 0; i < tags; i++) {
+            uint8_t *eth = dp_packet_push_uninit(p, VLAN_HEADER_LEN);
+
+            memmove(eth, eth + VLAN_HEADER_LEN, 2 * ETH_ADDR_LEN);
+            eth[12] = 0x81;
+            eth[13] = 0x00;
+            eth[14] = 0x00;
+            eth[15] = 10 + i;
+        }
+
+        struct flow_tnl tnl;
+        uint32_t rx_spi;
+        uint64_t vc;
+        memset(&tnl, 0, sizeof tnl);
+        p->packet_type = htonl(PT_ETH);
+        p->l2_pad_size = 0;
+        p->l3_ofs = ETH_HEADER_LEN + tags * VLAN_HEADER_LEN;
+        p->l4_ofs = p->l3_ofs + IP_HEADER_LEN;
+        CHECK_ERR(psp_dp_pop(p, &tnl, &rx_spi, &vc, NULL), PSP_OK);
+        CHECK(rx_spi == spi);
+        CHECK(dp_packet_size(p) == 300);
+        CHECK(!memcmp(dp_packet_data(p), dp_packet_data(orig), 300));
+        dp_packet_delete(p);
+        dp_packet_delete(orig);
+    }
+    printf("vlan: ok\n");
+}
+
 static const struct ovs_cmdl_command commands[] = {
     {"basic", NULL, 0, 0, test_dp_basic, OVS_RO},
+    {"entropy", NULL, 0, 0, test_dp_entropy, OVS_RO},
+    {"big-buffers", NULL, 0, 0, test_dp_big_buffers, OVS_RO},
+    {"vlan", NULL, 0, 0, test_dp_vlan, OVS_RO},
     {"errors", NULL, 0, 0, test_dp_errors, OVS_RO},
     {NULL, NULL, 0, 0, NULL, OVS_RO},
 };
