@@ -23,6 +23,7 @@
 
 #include "cmap.h"
 #include "coverage.h"
+#include "crc32c.h"
 #include "csum.h"
 #include "dp-packet.h"
 #include "hash.h"
@@ -46,6 +47,7 @@ COVERAGE_DEFINE(psp_tx_drop);
 COVERAGE_DEFINE(psp_rx_opened);
 COVERAGE_DEFINE(psp_rx_drop);
 COVERAGE_DEFINE(psp_tx_mss_clamped);
+COVERAGE_DEFINE(psp_tx_csum_completed);
 
 /* A transmit SA.  Immutable once published, but for its counters and IV
  * generator, and its owner's bookkeeping (written under 'psp_dp_mutex'); a
@@ -1320,6 +1322,59 @@ clamp_tcp_mss(const struct transport_ip *ip, unsigned int mtu,
     }
 }
 
+/* Offloads.  A packet that asks the NIC to segment it (TSO) or to finish
+ * its L4 checksum cannot have that done once it is encrypted: the NIC
+ * would segment ciphertext or write a checksum into it.  Checksums are
+ * finished here, before sealing; TSO packets are refused (Open vSwitch
+ * 3.1 has no software segmentation). */
+static enum psp_error
+complete_offloads(struct dp_packet *packet, const struct transport_ip *ip)
+{
+    if (dp_packet_hwol_is_tso(packet)) {
+        return PSP_E_TX_UNSUPPORTED;
+    }
+    if (!dp_packet_hwol_tx_l4_checksum(packet)) {
+        return PSP_OK;
+    }
+
+    uint8_t *l4 = ip->ip + ip->hlen;
+    size_t l4_len = ip->len - ip->hlen;
+    size_t csum_ofs;
+    if (dp_packet_hwol_l4_is_tcp(packet) && l4_len >= TCP_HEADER_LEN) {
+        csum_ofs = 16;
+    } else if (dp_packet_hwol_l4_is_udp(packet) && l4_len >= UDP_HEADER_LEN) {
+        csum_ofs = 6;
+    } else if (dp_packet_hwol_l4_is_sctp(packet) && l4_len >= 12) {
+        ovs_be32 crc;
+
+        memset(l4 + 8, 0, 4);
+        crc = crc32c(l4, l4_len);
+        memcpy(l4 + 8, &crc, sizeof crc);
+        goto done;
+    } else {
+        return PSP_E_TX_INNER;
+    }
+
+    ovs_be16 sum = 0;
+    memcpy(l4 + csum_ofs, &sum, sizeof sum);
+    uint32_t partial = (ip->v6
+                        ? packet_csum_pseudoheader6(
+                              ALIGNED_CAST(struct ovs_16aligned_ip6_hdr *,
+                                           ip->ip))
+                        : packet_csum_pseudoheader(
+                              ALIGNED_CAST(struct ip_header *, ip->ip)));
+    sum = csum_finish(csum_continue(partial, l4, l4_len));
+    if (!sum && csum_ofs == 6) {
+        sum = htons(0xffff);    /* UDP: 0 means no checksum. */
+    }
+    memcpy(l4 + csum_ofs, &sum, sizeof sum);
+
+done:
+    *dp_packet_ol_flags_ptr(packet) &= ~DP_PACKET_OL_TX_L4_MASK;
+    COVERAGE_INC(psp_tx_csum_completed);
+    return PSP_OK;
+}
+
 static enum psp_error
 psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
                  uint64_t assoc, int crypt_off, unsigned int mtu)
@@ -1348,6 +1403,10 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     if ((mtu && new_len > mtu)
         || new_len - (ip.v6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
         return PSP_E_TX_TOO_BIG;
+    }
+    error = complete_offloads(packet, &ip);
+    if (error) {
+        return error;
     }
     if (mtu) {
         clamp_tcp_mss(&ip, mtu, grow + PSP_ICV_LEN);

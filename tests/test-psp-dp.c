@@ -553,7 +553,102 @@ test_dp_vlan(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("vlan: ok\n");
 }
 
+/* An Ethernet frame from A to B (IPv4) with an L4 packet of 'proto' of
+ * 'l4_len' bytes whose checksum field holds 'l4_csum', for transport
+ * mode. */
+static struct dp_packet *
+host_frame(uint8_t proto, size_t l4_len, uint16_t l4_csum)
+{
+    size_t len = ETH_HEADER_LEN + IP_HEADER_LEN + l4_len;
+    struct dp_packet *p = dp_packet_new_with_headroom(len, 128);
+    uint8_t *eth = dp_packet_put_zeros(p, len);
+    uint8_t *ip = eth + ETH_HEADER_LEN;
+    uint8_t *l4 = ip + IP_HEADER_LEN;
+    size_t csum_ofs = proto == IPPROTO_TCP ? 16 : 6;
+
+    eth[12] = 0x08;
+    ip[0] = 0x45;
+    ip[2] = (IP_HEADER_LEN + l4_len) >> 8;
+    ip[3] = IP_HEADER_LEN + l4_len;
+    ip[8] = 64;
+    ip[9] = proto;
+    memcpy(ip + 12, &addr_a.s6_addr[12], 4);
+    memcpy(ip + 16, &addr_b.s6_addr[12], 4);
+    ovs_be16 sum = csum(ip, IP_HEADER_LEN);
+    memcpy(ip + 10, &sum, 2);
+    l4[0] = 0x30;
+    l4[1] = 0x39;
+    l4[2] = 0x01;
+    l4[3] = 0xbb;
+    if (proto == IPPROTO_TCP) {
+        l4[12] = 0x50;
+        l4[13] = 0x18;
+    } else {
+        l4[4] = l4_len >> 8;
+        l4[5] = l4_len;
+    }
+    for (size_t i = proto == IPPROTO_TCP ? 20 : 8; i < l4_len; i++) {
+        l4[i] = i * 7;
+    }
+    l4[csum_ofs] = l4_csum >> 8;
+    l4[csum_ofs + 1] = l4_csum;
+    p->l3_ofs = ETH_HEADER_LEN;
+    p->l4_ofs = ETH_HEADER_LEN + IP_HEADER_LEN;
+    return p;
+}
+
+/* Whether the L4 checksum of the IPv4 packet in frame 'p' is right. */
+static bool
+l4_csum_ok(const struct dp_packet *p)
+{
+    const uint8_t *ip = (const uint8_t *) dp_packet_data(p) + ETH_HEADER_LEN;
+    size_t len = ((ip[2] << 8) | ip[3]) - IP_HEADER_LEN;
+    uint32_t partial = packet_csum_pseudoheader(
+        ALIGNED_CAST(const struct ip_header *, ip));
+
+    return !csum_finish(csum_continue(partial, ip + IP_HEADER_LEN, len));
+}
+
+/* Transport mode and the offload flags a guest's packets carry: partial
+ * checksums are finished before sealing (they would otherwise be written
+ * into ciphertext by a NIC), TSO packets are refused. */
+static void
+test_dp_offloads(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    make_sa(&addr_a, &addr_b, 80, PSP_V0, NULL);
+
+    for (int i = 0; i < 2; i++) {
+        uint8_t proto = i ? IPPROTO_UDP : IPPROTO_TCP;
+        /* A partial checksum, as a guest leaves it: not the right one. */
+        struct dp_packet *p = host_frame(proto, 400, 0x1234);
+        struct psp_dp_rx_info info;
+        uint64_t assoc = 80;
+
+        CHECK(!l4_csum_ok(p));
+        if (proto == IPPROTO_TCP) {
+            dp_packet_hwol_set_csum_tcp(p);
+        } else {
+            dp_packet_hwol_set_csum_udp(p);
+        }
+        CHECK_ERR(psp_dp_encrypt(p, 80, 0, 0), PSP_OK);
+        CHECK(!dp_packet_hwol_tx_l4_checksum(p));
+        CHECK_ERR(psp_dp_decrypt(p, &assoc, &info), PSP_OK);
+        CHECK(dp_packet_size(p) == ETH_HEADER_LEN + IP_HEADER_LEN + 400);
+        CHECK(l4_csum_ok(p));
+        dp_packet_delete(p);
+    }
+
+    /* TSO: refused, never sealed. */
+    struct dp_packet *p = host_frame(IPPROTO_TCP, 3000, 0);
+    dp_packet_hwol_set_csum_tcp(p);
+    dp_packet_hwol_set_tcp_seg(p);
+    CHECK_ERR(psp_dp_encrypt(p, 80, 0, 0), PSP_E_TX_UNSUPPORTED);
+    dp_packet_delete(p);
+    printf("offloads: ok\n");
+}
+
 static const struct ovs_cmdl_command commands[] = {
+    {"offloads", NULL, 0, 0, test_dp_offloads, OVS_RO},
     {"basic", NULL, 0, 0, test_dp_basic, OVS_RO},
     {"entropy", NULL, 0, 0, test_dp_entropy, OVS_RO},
     {"big-buffers", NULL, 0, 0, test_dp_big_buffers, OVS_RO},
