@@ -39,6 +39,7 @@
 #include "csum.h"
 #include "hash.h"
 #include "openvswitch/dynamic-string.h"
+#include "openvswitch/flow.h"
 #include "packets.h"
 #include "util.h"
 
@@ -47,8 +48,23 @@
 #define EXIT_DROPPED 1
 #define EXIT_USAGE 2
 
-/* Room for the largest IP packet plus Ethernet, VLAN tags and PSP. */
-#define FRAME_MAX (65535 + 256)
+/* The most VLAN tags (802.1Q or 802.1ad) a frame may carry before its IP
+ * header: as many as Open vSwitch's flow extraction parses, so that the
+ * frames taken as IP here are those the datapath takes as IP.  Frames with
+ * more are refused. */
+#define MAX_VLAN_TAGS FLOW_MAX_VLAN_HEADERS
+
+/* The output buffer: the largest frame that 'encrypt' or 'decrypt' can
+ * write, Ethernet and MAX_VLAN_TAGS tags, then the largest IP packet (a
+ * 40-byte IPv6 header and a 65,535-byte payload; 'encrypt' refuses a bigger
+ * result as too big).  Every write is checked against it all the same. */
+#define FRAME_MAX (ETH_HEADER_LEN + MAX_VLAN_TAGS * VLAN_HEADER_LEN \
+                   + IPV6_HEADER_LEN + UINT16_MAX)
+
+/* At most this many lines on stderr about single refused packets (see
+ * packet_refused()), so that a large capture cannot flood the terminal; the
+ * summary line counts every packet. */
+#define MAX_PACKET_MESSAGES 10
 
 enum psp_mode {
     MODE_NONE,
@@ -75,10 +91,12 @@ struct options {
 enum enc_error {
     ENC_OK,
     ENC_NOT_IP,
+    ENC_VLAN_TAGS,
     ENC_TRUNCATED,
     ENC_IPV6_EXT,
     ENC_CRYPT_OFF,
     ENC_TOO_BIG,
+    ENC_NO_ROOM,
     ENC_CRYPTO,
     ENC_N_ERRORS
 };
@@ -86,12 +104,28 @@ enum enc_error {
 static const char *enc_error_names[ENC_N_ERRORS] = {
     [ENC_OK] = "ok",
     [ENC_NOT_IP] = "not-ip",
+    [ENC_VLAN_TAGS] = "too-many-vlan-tags",
     [ENC_TRUNCATED] = "truncated",
     [ENC_IPV6_EXT] = "ipv6-extension-header",
     [ENC_CRYPT_OFF] = "crypt-offset-too-large",
     [ENC_TOO_BIG] = "too-big",
+    [ENC_NO_ROOM] = "no-room",
     [ENC_CRYPTO] = "crypto-error",
 };
+
+/* Why 'decrypt' skips a packet: the reasons of enum psp_error, then this one,
+ * which is about the frame around the PSP packet. */
+enum dec_error {
+    DEC_VLAN_TAGS = PSP_N_ERRORS,
+    DEC_N_ERRORS
+};
+
+static const char *
+dec_error_name(int error)
+{
+    return (error == DEC_VLAN_TAGS ? enc_error_names[ENC_VLAN_TAGS]
+            : psp_error_name(error));
+}
 
 static void usage(void) OVS_NO_RETURN;
 
@@ -361,7 +395,8 @@ struct frame {
     bool fragment;
 };
 
-/* Parses 'data' (an Ethernet frame of 'len' bytes, with any VLAN tags).
+/* Parses 'data' (an Ethernet frame of 'len' bytes, with up to MAX_VLAN_TAGS
+ * VLAN tags; ENC_VLAN_TAGS if it has more).  Reads no byte past 'len'.
  * Lengths come from the IP header, so Ethernet padding is not payload. */
 static enum enc_error
 parse_frame(const uint8_t *data, size_t len, struct frame *f)
@@ -374,7 +409,12 @@ parse_frame(const uint8_t *data, size_t len, struct frame *f)
         return ENC_NOT_IP;
     }
     type = (data[12] << 8) | data[13];
-    while (type == ETH_TYPE_VLAN_8021Q || type == ETH_TYPE_VLAN_8021AD) {
+    for (int n_tags = 0;
+         type == ETH_TYPE_VLAN_8021Q || type == ETH_TYPE_VLAN_8021AD;
+         n_tags++) {
+        if (n_tags >= MAX_VLAN_TAGS) {
+            return ENC_VLAN_TAGS;
+        }
         if (len < ofs + VLAN_HEADER_LEN) {
             return ENC_NOT_IP;
         }
@@ -473,10 +513,11 @@ struct encryptor {
     uint32_t entropy_basis;
 };
 
-/* Encrypts the frame 'in' of 'len' bytes into 'out', setting '*out_len'. */
+/* Encrypts the frame 'in' of 'len' bytes into 'out', a buffer of 'out_size'
+ * bytes, setting '*out_len'.  Writes nothing if the result would not fit. */
 static enum enc_error
 encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
-              uint8_t *out, size_t *out_len)
+              uint8_t *out, size_t out_size, size_t *out_len)
 {
     const struct options *o = e->o;
     struct frame f;
@@ -507,6 +548,13 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
     }
     if (4 * o->crypt_off > hdr_len - PSP_HDR_LEN + body_len) {
         return ENC_CRYPT_OFF;
+    }
+
+    /* Everything below writes within the first f.l3 + new_ip_len bytes of
+     * 'out': the L2 header, the outer IP header, then UDP, the PSP header,
+     * the payload and the ICV, which make up 'udp_len'. */
+    if (f.l3 + new_ip_len > out_size) {
+        return ENC_NO_ROOM;
     }
 
     /* Ethernet (and VLAN) header, then the outer IP header. */
@@ -558,17 +606,21 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
     return ENC_OK;
 }
 
-/* Decrypts the frame 'in' of 'len' bytes into 'out', setting '*out_len'. */
-static enum psp_error
+/* Decrypts the frame 'in' of 'len' bytes into 'out', a buffer of 'out_size'
+ * bytes, setting '*out_len'.  Returns PSP_OK, an enum psp_error or
+ * DEC_VLAN_TAGS.  Writes nothing if the frame does not fit in 'out'. */
+static int
 decrypt_frame(struct psp_crypto *cc, const struct psp_mkeys *mk,
-              const uint8_t *in, size_t len, uint8_t *out, size_t *out_len,
-              size_t *psp_len)
+              const uint8_t *in, size_t len, uint8_t *out, size_t out_size,
+              size_t *out_len, size_t *psp_len)
 {
     struct frame f;
     enum enc_error perr = parse_frame(in, len, &f);
 
     if (perr) {
-        return perr == ENC_TRUNCATED ? PSP_E_TRUNCATED : PSP_E_NOT_PSP;
+        return (perr == ENC_VLAN_TAGS ? DEC_VLAN_TAGS
+                : perr == ENC_TRUNCATED ? PSP_E_TRUNCATED
+                : PSP_E_NOT_PSP);
     }
     if (f.proto != IPPROTO_UDP || f.fragment) {
         return PSP_E_NOT_PSP;
@@ -586,8 +638,13 @@ decrypt_frame(struct psp_crypto *cc, const struct psp_mkeys *mk,
         return PSP_E_TRUNCATED;
     }
 
-    /* Work on a copy, in place. */
+    /* Work on a copy, in place: what follows only moves bytes within the
+     * first 'frame_len' bytes of 'out', towards its start, and shortens
+     * the frame. */
     size_t frame_len = f.l3 + f.ip_len;
+    if (frame_len > out_size) {
+        return PSP_E_NO_ROOM;
+    }
     memcpy(out, in, frame_len);
     uint8_t *psp = out + f.l3 + f.ip_hlen + UDP_HEADER_LEN;
     struct psp_hdr_info h;
@@ -792,6 +849,67 @@ pcap_io_close(struct pcap_io *io)
     }
 }
 
+/* Says on stderr that packet 'n' (the first is 1) was refused for 'reason',
+ * its counter's name, and why, in 'format'.  For refusals that come from a
+ * limit of this program or of PSP transport mode rather than from a bad
+ * packet, so that the packet can be found.  At most MAX_PACKET_MESSAGES
+ * lines, then one line that says that more were refused. */
+static void OVS_PRINTF_FORMAT(4, 5)
+packet_refused(const char *command, uint64_t n, const char *reason,
+               const char *format, ...)
+{
+    static unsigned int n_messages;
+    va_list args;
+
+    if (n_messages >= MAX_PACKET_MESSAGES) {
+        if (n_messages == MAX_PACKET_MESSAGES) {
+            fprintf(stderr, "%s: %s: more packets refused, counted below\n",
+                    program_name, command);
+            n_messages++;
+        }
+        return;
+    }
+    n_messages++;
+    fprintf(stderr, "%s: %s: packet %"PRIu64" refused (%s): ",
+            program_name, command, n, reason);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+}
+
+/* Reports packet 'n', which 'encrypt' refused for 'error', if that is a
+ * refusal worth a line of its own. */
+static void
+encrypt_refused(uint64_t n, enum enc_error error)
+{
+    const char *name = enc_error_names[error];
+
+    if (error == ENC_VLAN_TAGS) {
+        packet_refused("encrypt", n, name, "more than %d VLAN tags",
+                       MAX_VLAN_TAGS);
+    } else if (error == ENC_NO_ROOM) {
+        packet_refused("encrypt", n, name, "the encrypted frame would not "
+                       "fit in %d bytes", FRAME_MAX);
+    }
+}
+
+/* Reports packet 'n', which 'decrypt' refused for 'error' (an enum psp_error
+ * or enum dec_error), if that is a refusal worth a line of its own. */
+static void
+decrypt_refused(uint64_t n, int error)
+{
+    const char *name = dec_error_name(error);
+
+    if (error == DEC_VLAN_TAGS) {
+        packet_refused("decrypt", n, name, "more than %d VLAN tags",
+                       MAX_VLAN_TAGS);
+    } else if (error == PSP_E_NO_ROOM) {
+        packet_refused("decrypt", n, name, "the frame does not fit in %d "
+                       "bytes", FRAME_MAX);
+    }
+}
+
 static void
 print_summary(const char *command, const char *verb, uint64_t n, uint64_t ok,
               const uint64_t *drops, const char **names, int n_names)
@@ -853,10 +971,12 @@ do_encrypt(const struct options *o, uint8_t keys[2][PSP_MASTER_KEY_LEN],
 
         n++;
         if (hdr->caplen == hdr->len) {
-            error = encrypt_frame(&e, data, hdr->caplen, out, &out_len);
+            error = encrypt_frame(&e, data, hdr->caplen, out, sizeof out,
+                                  &out_len);
         }
         if (error) {
             drops[error]++;
+            encrypt_refused(n, error);
             continue;
         }
         struct pcap_pkthdr ohdr = *hdr;
@@ -878,7 +998,8 @@ do_decrypt(uint8_t keys[2][PSP_MASTER_KEY_LEN], const char *in_name,
            const char *out_name)
 {
     static uint8_t out[FRAME_MAX];
-    static const char *names[PSP_N_ERRORS];
+    static const char *names[DEC_N_ERRORS];
+    uint64_t drops[DEC_N_ERRORS] = { 0 };
     struct psp_stats stats;
     uint64_t n = 0;
     struct pcap_io io;
@@ -895,16 +1016,17 @@ do_decrypt(uint8_t keys[2][PSP_MASTER_KEY_LEN], const char *in_name,
     struct pcap_pkthdr *hdr;
     const u_char *data;
     while (pcap_io_next(&io, &hdr, &data)) {
-        enum psp_error error = PSP_E_TRUNCATED;
+        int error = PSP_E_TRUNCATED;
         size_t out_len = 0, psp_len = 0;
 
         n++;
         if (hdr->caplen == hdr->len) {
-            error = decrypt_frame(cc, mk, data, hdr->caplen, out, &out_len,
-                                  &psp_len);
+            error = decrypt_frame(cc, mk, data, hdr->caplen, out, sizeof out,
+                                  &out_len, &psp_len);
         }
         if (error) {
-            psp_stats_count_error(&stats, error);
+            drops[error]++;
+            decrypt_refused(n, error);
             continue;
         }
         struct pcap_pkthdr ohdr = *hdr;
@@ -916,11 +1038,11 @@ do_decrypt(uint8_t keys[2][PSP_MASTER_KEY_LEN], const char *in_name,
     psp_crypto_destroy(cc);
     psp_mkeys_destroy(mk);
 
-    for (int i = 0; i < PSP_N_ERRORS; i++) {
-        names[i] = psp_error_name(i);
+    for (int i = 0; i < DEC_N_ERRORS; i++) {
+        names[i] = dec_error_name(i);
     }
-    print_summary("decrypt", "decrypted", n, stats.rx_packets, stats.errors,
-                  names, PSP_N_ERRORS);
+    print_summary("decrypt", "decrypted", n, stats.rx_packets, drops,
+                  names, DEC_N_ERRORS);
     return stats.rx_packets == n ? EXIT_SUCCESS : EXIT_DROPPED;
 }
 
