@@ -93,6 +93,7 @@ enum enc_error {
     ENC_NOT_IP,
     ENC_VLAN_TAGS,
     ENC_TRUNCATED,
+    ENC_IPV4_FRAG,
     ENC_IPV6_EXT,
     ENC_CRYPT_OFF,
     ENC_TOO_BIG,
@@ -106,6 +107,7 @@ static const char *enc_error_names[ENC_N_ERRORS] = {
     [ENC_NOT_IP] = "not-ip",
     [ENC_VLAN_TAGS] = "too-many-vlan-tags",
     [ENC_TRUNCATED] = "truncated",
+    [ENC_IPV4_FRAG] = "ipv4-fragment",
     [ENC_IPV6_EXT] = "ipv6-extension-header",
     [ENC_CRYPT_OFF] = "crypt-offset-too-large",
     [ENC_TOO_BIG] = "too-big",
@@ -537,10 +539,21 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
     size_t udp_len = UDP_HEADER_LEN + hdr_len + body_len + PSP_ICV_LEN;
     size_t new_ip_len = outer_hlen + udp_len;
 
+    /* Transport mode keeps the packet's own IP header outside.  An IPv4
+     * fragment's header would make the PSP packet a fragment, which PSP
+     * receivers (the datapath, and 'decrypt' here) do not take; IPv6
+     * extension headers would end up behind the PSP header, encrypted.
+     * The datapath's psp_encrypt refuses both (transport_ip_parse() in
+     * psp-dp.c). */
+    if (!tunnel && !f.ipv6 && f.fragment) {
+        return ENC_IPV4_FRAG;
+    }
     if (!tunnel && f.ipv6 && (f.proto == IPPROTO_HOPOPTS
                               || f.proto == IPPROTO_ROUTING
                               || f.proto == IPPROTO_FRAGMENT
-                              || f.proto == IPPROTO_DSTOPTS)) {
+                              || f.proto == IPPROTO_DSTOPTS
+                              || f.proto == IPPROTO_AH
+                              || f.proto == IPPROTO_ESP)) {
         return ENC_IPV6_EXT;
     }
     if (new_ip_len - (f.ipv6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
@@ -891,6 +904,12 @@ encrypt_refused(uint64_t n, enum enc_error error)
     } else if (error == ENC_NO_ROOM) {
         packet_refused("encrypt", n, name, "the encrypted frame would not "
                        "fit in %d bytes", FRAME_MAX);
+    } else if (error == ENC_IPV4_FRAG) {
+        packet_refused("encrypt", n, name, "transport mode does not "
+                       "encrypt IPv4 fragments");
+    } else if (error == ENC_IPV6_EXT) {
+        packet_refused("encrypt", n, name, "transport mode does not "
+                       "encrypt IPv6 packets with extension headers");
     }
 }
 
