@@ -23,6 +23,8 @@
                                          number of VLAN tags, its IP header
                                          and a digest of the whole frame
 
+Reading a capture fails if a frame is longer than its snapshot length.
+
 A SPEC is a comma-separated list of KEY=VALUE, each optional:
   ip=4|6     IP version (4)
   tags=N     VLAN tags: the outermost 802.1ad, the others 802.1Q (0)
@@ -100,6 +102,7 @@ def read_pcap(name):
         endian = ">"
     else:
         sys.exit("%s: not a pcap file" % name)
+    snaplen = struct.unpack(endian + "I", data[16:20])[0]
     frames = []
     ofs = 24
     while ofs < len(data):
@@ -107,6 +110,10 @@ def read_pcap(name):
         frame = data[ofs + 16:ofs + 16 + caplen]
         if caplen != length or len(frame) != caplen:
             sys.exit("%s: frame %d cut short" % (name, len(frames) + 1))
+        if caplen > snaplen:
+            # libpcap and tcpdump would cut it to the snapshot length.
+            sys.exit("%s: frame %d (%d bytes) longer than the snapshot "
+                     "length (%d)" % (name, len(frames) + 1, caplen, snaplen))
         frames.append(frame)
         ofs += 16 + caplen
     return frames

@@ -815,8 +815,10 @@ pcap_io_open(struct pcap_io *io, const char *in_name, const char *out_name)
         io_error("%s: not an Ethernet capture (link type %d)", in_name,
                  pcap_datalink(io->in));
     }
+    /* The snapshot length covers the largest frame written, or readers
+     * (tcpdump, libpcap) would cut longer frames to it. */
     io->dead = pcap_open_dead_with_tstamp_precision(
-        DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
+        DLT_EN10MB, FRAME_MAX, PCAP_TSTAMP_PRECISION_NANO);
     out = pcap_io_fopen(out_name, "wb", &io->out_buf);
     if (!out) {
         io_error("%s: cannot write capture (%s)", out_name,
