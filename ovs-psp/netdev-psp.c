@@ -198,6 +198,7 @@ netdev_psp_build_header(const struct netdev *netdev,
         .crypt_off = dev->tnl_cfg.psp_crypt_off,
         .has_vc = dev->tnl_cfg.psp_has_vc,
         .vc = dev->tnl_cfg.psp_vc,
+        .mtu = MAX(params->egress_mtu, 0),
     };
     bool vc_flow = dev->tnl_cfg.psp_vc_flow;
     ovs_mutex_unlock(&dev->mutex);
@@ -354,7 +355,14 @@ netdev_psp_format_header(struct ds *ds, const uint8_t *psp, size_t len)
         ds_put_format(ds, ",flags=0x%02x",
                       psp[3] & (PSP_DP_HDR_S | PSP_DP_HDR_D));
     }
-    ds_put_format(ds, ",key=0x%"PRIx64")", psp_dp_header_assoc(psp));
+    ds_put_format(ds, ",key=0x%"PRIx64, psp_dp_header_assoc(psp));
+
+    ovs_be32 mtu;
+    memcpy(&mtu, psp + 4, sizeof mtu);
+    if (mtu) {
+        ds_put_format(ds, ",mtu=%"PRIu32, ntohl(mtu));
+    }
+    ds_put_char(ds, ')');
 }
 
 int
@@ -392,7 +400,16 @@ netdev_psp_parse_header(const char *s, uint8_t *psp, size_t *lenp)
         }
         cfg.sd_bits = x;
     }
-    if (!ovs_scan_len(s, &n, ",key=0x%"SCNx64")", &assoc)) {
+    if (!ovs_scan_len(s, &n, ",key=0x%"SCNx64, &assoc)) {
+        return -1;
+    }
+    if (ovs_scan_len(s, &n, ",mtu=%u", &x)) {
+        if (!x || x > UINT16_MAX) {
+            return -1;
+        }
+        cfg.mtu = x;
+    }
+    if (!ovs_scan_len(s, &n, ")")) {
         return -1;
     }
     *lenp = psp_dp_build_header(psp, &cfg, assoc);

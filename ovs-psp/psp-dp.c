@@ -769,6 +769,20 @@ psp_dp_test_set_iv(const struct in6_addr *remote, uint64_t assoc,
 
 /* Header templates. */
 
+static void
+put_be32(uint8_t *p, uint32_t x)
+{
+    ovs_be32 y = htonl(x);
+    memcpy(p, &y, sizeof y);
+}
+
+static void
+put_be64(uint8_t *p, uint64_t x)
+{
+    ovs_be64 y = htonll(x);
+    memcpy(p, &y, sizeof y);
+}
+
 size_t
 psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
                     uint64_t assoc)
@@ -781,6 +795,9 @@ psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
     };
 
     psp_hdr_write(hdr, &h);
+    /* The template's SPI field, replaced by the SA's SPI at packet time,
+     * carries the egress MTU. */
+    put_be32(hdr + 4, cfg->mtu);
     if (cfg->has_version) {
         hdr[3] = (hdr[3] & ~0x3c) | (cfg->version << 2);
     } else {
@@ -852,20 +869,6 @@ packet_trim(struct dp_packet *packet, size_t size)
 {
     dp_packet_set_size(packet, size);
     dp_packet_set_l2_pad_size(packet, 0);
-}
-
-static void
-put_be32(uint8_t *p, uint32_t x)
-{
-    ovs_be32 y = htonl(x);
-    memcpy(p, &y, sizeof y);
-}
-
-static void
-put_be64(uint8_t *p, uint64_t x)
-{
-    ovs_be64 y = htonll(x);
-    memcpy(p, &y, sizeof y);
 }
 
 /* A hash of the inner flow of 'packet' (an IP packet at its start): the
@@ -979,9 +982,14 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
         return PSP_E_KEY_VERSION;
     }
 
-    /* The outer IP length must hold the encrypted packet. */
+    /* The outer IP length must hold the encrypted packet, and the egress
+     * port's MTU (the template's SPI field) must let it through: what the
+     * underlay would refuse is not sealed. */
     size_t outer_len = header_len - ETH_HEADER_LEN + inner_len + PSP_ICV_LEN;
-    if (outer_len - (outer_v6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
+    ovs_be32 mtu;
+    memcpy(&mtu, tmpl + psp_ofs + 4, sizeof mtu);
+    if (outer_len - (outer_v6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX
+        || (mtu && outer_len > ntohl(mtu))) {
         return PSP_E_TX_TOO_BIG;
     }
 

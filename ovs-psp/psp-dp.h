@@ -23,9 +23,11 @@
  *
  * Transmit: the tunnel header template built at translation time holds no
  * key material.  Its PSP header carries the association (the flow's tunnel
- * key) where the IV goes and a zero SPI; psp_dp_push() finds the SA by
- * (outer destination, association) at packet time, so that installing or
- * re-keying an SA takes effect without any flow change.
+ * key) where the IV goes and, where the SPI goes, the MTU of the port the
+ * packets leave by (0 if unknown); psp_dp_push() finds the SA by (outer
+ * destination, association) at packet time, so that installing or
+ * re-keying an SA takes effect without any flow change, and drops what the
+ * egress port would refuse before sealing it.
  *
  * Receive: stateless.  psp_dp_pop() derives the key from the SPI and the
  * master key its top bit selects (cached per thread with its key schedule),
@@ -58,6 +60,9 @@ struct psp_port_cfg {
     uint64_t vc;
     uint8_t sd_bits;            /* PSP_DP_HDR_S and PSP_DP_HDR_D to set in
                                  * every packet, besides the SA's own. */
+    uint32_t mtu;               /* Egress MTU: packets whose outer IP packet
+                                 * would be longer are dropped, 0 for no
+                                 * limit. */
 };
 
 void psp_dp_init(void);
