@@ -1394,6 +1394,12 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
         return error;
     }
 
+    /* An IP-in-IP packet would carry Next Header 4 or 41, which the
+     * receiver reads as tunnel mode: transport mode cannot say it. */
+    if (ip.proto == IPPROTO_IPIP || ip.proto == IPPROTO_IPV6) {
+        return PSP_E_TX_UNSUPPORTED;
+    }
+
     struct in6_addr remote;
     transport_ip_addr(&ip, false, &remote);
     const struct psp_tx_sa *sa = tx_sa_lookup(t, &remote, assoc);

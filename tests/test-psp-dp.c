@@ -644,6 +644,18 @@ test_dp_offloads(struct ovs_cmdl_context *ctx OVS_UNUSED)
     dp_packet_hwol_set_tcp_seg(p);
     CHECK_ERR(psp_dp_encrypt(p, 80, 0, 0), PSP_E_TX_UNSUPPORTED);
     dp_packet_delete(p);
+
+    /* IP in IP (protocols 4 and 41) would read back as tunnel mode. */
+    for (int proto = 4; proto <= 41; proto += 37) {
+        p = host_frame(IPPROTO_UDP, 100, 0);
+        uint8_t *ip = dp_packet_l3(p);
+        ip[9] = proto;
+        ip[10] = ip[11] = 0;
+        ovs_be16 sum = csum(ip, IP_HEADER_LEN);
+        memcpy(ip + 10, &sum, 2);
+        CHECK_ERR(psp_dp_encrypt(p, 80, 0, 0), PSP_E_TX_UNSUPPORTED);
+        dp_packet_delete(p);
+    }
     printf("offloads: ok\n");
 }
 
