@@ -48,6 +48,8 @@ VLOG_DEFINE_THIS_MODULE(psp_ovsdb);
 /* How often transmit SA statistics are written back, in ms. */
 #define STATS_INTERVAL 5000
 
+static struct ovsdb_idl *lock_idl;      /* The bridge's, which holds the
+                                         * "ovs_vswitchd" lock. */
 static struct ovsdb_idl *idl;
 static struct ovsdb_idl_txn *txn;       /* In flight, or null. */
 static bool keys_taken_over;            /* First sync with the database done. */
@@ -90,6 +92,7 @@ omit_table(struct ovsdb_idl *bridge_idl, struct ovsdb_idl_column *columns,
 void
 psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
 {
+    lock_idl = bridge_idl;
     omit_table(bridge_idl, ovsrec_psp_columns, OVSREC_PSP_N_COLUMNS);
     omit_table(bridge_idl, ovsrec_psp_rx_sa_columns,
                OVSREC_PSP_RX_SA_N_COLUMNS);
@@ -1169,10 +1172,24 @@ wipe_replica_keys(void)
 
 /* Main loop. */
 
+/* Whether this ovs-vswitchd may act on the PSP tables: only one
+ * ovs-vswitchd may, the one whose bridge IDL holds the "ovs_vswitchd" lock
+ * (bridge_init()).  A second one started against the same database is
+ * locked out until the first goes away: it must neither take over the
+ * master keys nor write anything.  The PSP connections do not hold the lock
+ * themselves (one session holds it), so they are not even connected, let
+ * alone run, until the bridge's has it; if the bridge's loses it, they
+ * pause (nothing more is sent) until it is back. */
+static bool
+psp_ovsdb_is_active(void)
+{
+    return idl && ovsdb_idl_has_lock(lock_idl);
+}
+
 void
 psp_ovsdb_run(void)
 {
-    if (!idl) {
+    if (!psp_ovsdb_is_active()) {
         return;
     }
 
@@ -1246,7 +1263,8 @@ psp_ovsdb_run(void)
 void
 psp_ovsdb_wait(void)
 {
-    if (idl) {
+    /* Without the lock, the bridge's IDL wakes us when the lock comes. */
+    if (psp_ovsdb_is_active()) {
         ovsdb_idl_wait(idl);
         if (txn) {
             ovsdb_idl_txn_wait(txn);

@@ -33,12 +33,18 @@
  *   - PSP_Tx_SA: installs, re-keys and removes transmit SAs, one changed row
  *     at a time, and writes back their status and statistics.  It keeps no
  *     replica of the rows: each update goes to the datapath and is dropped
- *     (a third connection, a raw "monitor"). */
+ *     (a third connection, a raw "monitor").
+ *
+ * All of it runs only while the bridge's IDL holds ovs-vswitchd's database
+ * lock ("ovs_vswitchd"): a second ovs-vswitchd started against the same
+ * database leaves the PSP tables alone, as it leaves the bridges, until the
+ * first one goes away. */
 
 struct ovsdb_idl;
 
-/* Connects to 'remote' (ovs-vswitchd's database) and stops the bridge's
- * 'bridge_idl' from replicating the PSP tables (bridge_init()). */
+/* Sets up the connections to 'remote' (ovs-vswitchd's database), made once
+ * 'bridge_idl' holds the lock, and stops 'bridge_idl' from replicating the
+ * PSP tables (bridge_init()). */
 void psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote);
 
 void psp_ovsdb_run(void);
