@@ -17,6 +17,7 @@
 #include "psp.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -708,12 +709,16 @@ psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
     return ok;
 }
 
-/* IVs. */
+/* IVs.
+ *
+ * 'gen->next' is a plain uint64_t (see psp.h), so these use the compiler's
+ * __atomic builtins, which GCC and clang both have, rather than C11 atomic
+ * types. */
 
 void
 psp_iv_gen_init_at(struct psp_iv_gen *gen, uint64_t first)
 {
-    atomic_init(&gen->next, first);
+    __atomic_store_n(&gen->next, first, __ATOMIC_RELAXED);
 }
 
 void
@@ -729,15 +734,14 @@ psp_iv_gen_init(struct psp_iv_gen *gen)
 uint64_t
 psp_iv_gen_next(struct psp_iv_gen *gen)
 {
-    return atomic_fetch_add_explicit(&gen->next, 1, memory_order_relaxed);
+    return __atomic_fetch_add(&gen->next, 1, __ATOMIC_RELAXED);
 }
 
 /* Returns the IV that psp_iv_gen_next() would return now. */
 uint64_t
 psp_iv_gen_peek(const struct psp_iv_gen *gen)
 {
-    return atomic_load_explicit(&((struct psp_iv_gen *) gen)->next,
-                                memory_order_relaxed);
+    return __atomic_load_n(&gen->next, __ATOMIC_RELAXED);
 }
 
 /* Master keys. */

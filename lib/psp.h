@@ -33,7 +33,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdatomic.h>
 #include <pthread.h>
 
 #ifdef __cplusplus
@@ -238,9 +237,14 @@ bool psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
  * atomic counter) and across process restarts: the counter starts at the
  * wall clock in nanoseconds, so a restarted process starts past every IV
  * that a previous one could have used unless it sent more than one packet
- * per nanosecond on one key or the clock went back. */
+ * per nanosecond on one key or the clock went back.
+ *
+ * Only the functions below may touch 'next', which they access atomically.
+ * It is a plain integer here so that this header needs no <stdatomic.h>,
+ * which clashes with Open vSwitch's own atomics (ovs-atomic.h) under
+ * clang. */
 struct psp_iv_gen {
-    atomic_uint_least64_t next;
+    uint64_t next;
 };
 void psp_iv_gen_init(struct psp_iv_gen *);
 void psp_iv_gen_init_at(struct psp_iv_gen *, uint64_t first);
