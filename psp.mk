@@ -68,6 +68,64 @@ noinst_PROGRAMS += tests/ovs-psp-bench
 tests_ovs_psp_bench_SOURCES = psp/tests/ovs-psp-bench.c
 tests_ovs_psp_bench_LDADD = lib/libopenvswitch.la -lpcap
 
+# Fuzz targets (tests/fuzz/), built only on demand (make fuzz at the top,
+# in a build configured with --enable-fuzz: clang, libFuzzer, ASan and
+# UBSan).  The libpsp targets link libpsp alone.
+PSP_FUZZ_TARGETS = \
+	tests/fuzz/fuzz-psp-hdr-parse \
+	tests/fuzz/fuzz-psp-rx \
+	tests/fuzz/fuzz-psp-visible \
+	tests/fuzz/fuzz-miniflow-extract \
+	tests/fuzz/fuzz-psp-dp-pop \
+	tests/fuzz/fuzz-psp-dp-decrypt \
+	tests/fuzz/fuzz-psp-pcap-frame
+EXTRA_PROGRAMS += $(PSP_FUZZ_TARGETS)
+PSP_FUZZ_ENGINE = -fsanitize=fuzzer
+PSP_FUZZ_COMMON = psp/tests/fuzz/fuzz-psp.c psp/tests/fuzz/fuzz-psp.h
+
+tests_fuzz_fuzz_psp_hdr_parse_SOURCES = \
+	psp/tests/fuzz/fuzz-psp-hdr-parse.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_psp_hdr_parse_LDADD = psp/lib/libpsp.la
+tests_fuzz_fuzz_psp_hdr_parse_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+tests_fuzz_fuzz_psp_rx_SOURCES = \
+	psp/tests/fuzz/fuzz-psp-rx.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_psp_rx_LDADD = psp/lib/libpsp.la
+tests_fuzz_fuzz_psp_rx_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+tests_fuzz_fuzz_psp_visible_SOURCES = \
+	psp/tests/fuzz/fuzz-psp-visible.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_psp_visible_LDADD = lib/libopenvswitch.la
+tests_fuzz_fuzz_psp_visible_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+tests_fuzz_fuzz_miniflow_extract_SOURCES = \
+	psp/tests/fuzz/fuzz-miniflow-extract.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_miniflow_extract_LDADD = lib/libopenvswitch.la
+tests_fuzz_fuzz_miniflow_extract_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+tests_fuzz_fuzz_psp_dp_pop_SOURCES = \
+	psp/tests/fuzz/fuzz-psp-dp-pop.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_psp_dp_pop_LDADD = lib/libopenvswitch.la
+tests_fuzz_fuzz_psp_dp_pop_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+tests_fuzz_fuzz_psp_dp_decrypt_SOURCES = \
+	psp/tests/fuzz/fuzz-psp-dp-decrypt.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_psp_dp_decrypt_LDADD = lib/libopenvswitch.la
+tests_fuzz_fuzz_psp_dp_decrypt_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+# ovs-psp-pcap itself, its main() renamed (fuzz-psp-pcap-frame.c includes
+# psp/utilities/ovs-psp-pcap.c).
+tests_fuzz_fuzz_psp_pcap_frame_SOURCES = \
+	psp/tests/fuzz/fuzz-psp-pcap-frame.c $(PSP_FUZZ_COMMON)
+tests_fuzz_fuzz_psp_pcap_frame_LDADD = lib/libopenvswitch.la -lpcap
+tests_fuzz_fuzz_psp_pcap_frame_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
+
+# Builds the fuzz targets (and what they need of BUILT_SOURCES, which
+# building single programs skips), not the rest of Open vSwitch.
+psp-fuzz-targets: $(BUILT_SOURCES)
+	$(MAKE) $(AM_MAKEFLAGS) $(PSP_FUZZ_TARGETS)
+.PHONY: psp-fuzz-targets
+
 TESTSUITE_AT += \
 	psp/tests/psp-testsuite.at \
 	psp/tests/libpsp.at \

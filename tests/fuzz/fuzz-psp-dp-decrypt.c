@@ -1,0 +1,168 @@
+/*
+ * Copyright (c) 2026 The ovs-psp authors.
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at:
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Fuzz target: psp_dp_decrypt(), the psp_decrypt action (transport mode),
+ * on dp_packets built by fuzz_frame_build() as a port would receive them.
+ *
+ * The packet goes the way the datapath takes it: miniflow_extract() first
+ * (which sets its offsets and Ethernet padding), then the action, which a
+ * flow may apply to any packet, then miniflow_extract() again on what it
+ * made of it, as recirculation does.  The receiver has the spec's example
+ * master keys (as the vectors do); SPI 0x12345678 is bound to any peer with
+ * association 1, 0x9a345678 to 10.0.0.1 (the vectors' source) with 2.  With
+ * the target's flag F_ASSOC the action asks for association 2.
+ *
+ * Besides what ASan and UBSan catch, it checks that a packet decrypted is
+ * the IP packet that was sealed (its IP header, protocol and length fixed,
+ * its payload the plaintext), and that an authentic packet sealed by the
+ * harness, to a bound SPI, is not dropped. */
+
+#include <config.h>
+
+#include <string.h>
+
+#include "csum.h"
+#include "dp-packet.h"
+#include "flow.h"
+#include "openvswitch/vlog.h"
+#include "packets.h"
+#include "psp-dp.h"
+
+#include "fuzz-psp.h"
+
+#define F_ASSOC 0x08
+
+static struct fuzz_sealer sealer;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    struct in6_addr peer = in6_addr_mapped_ipv4(htonl(0x0a000001));
+
+    (void) argc;
+    (void) argv;
+    vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_OFF);
+    FUZZ_ASSERT(psp_dp_test_set_master_keys(fuzz_master_keys[0],
+                                            fuzz_master_keys[1]));
+    psp_dp_test_bind_spi(0x12345678, &in6addr_any, 1, PSP_V0);
+    psp_dp_test_bind_spi(0x9a345678, &peer, 2, PSP_V0);
+    fuzz_sealer_init(&sealer, NULL);
+    return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fuzz_frame f;
+
+    if (!fuzz_frame_build(data, size, &sealer, &f)) {
+        return 0;
+    }
+    if (!f.len || f.len > VLAN_ETH_HEADER_LEN + UINT16_MAX) {
+        fuzz_frame_destroy(&f);         /* No port receives it. */
+        return 0;
+    }
+
+    /* Received into a buffer with the datapath's headroom and no more
+     * room than the frame, so that a read past it is caught. */
+    struct dp_packet *p = dp_packet_new_with_headroom(f.len, 128);
+    dp_packet_put(p, f.data, f.len);
+    p->packet_type = (!(f.flags & FUZZ_F_L3) ? htonl(PT_ETH)
+                      : PACKET_TYPE_BE(OFPHTN_ETHERTYPE, f.eth_type));
+    pkt_metadata_init(&p->md, u32_to_odp(1));
+
+    struct {
+        struct miniflow mf;
+        uint64_t buf[FLOW_U64S];
+    } m;
+    struct flow flow;
+    miniflow_extract(p, &m.mf);
+    miniflow_expand(&m.mf, &flow);
+
+    /* What the action must decrypt: a packet that the harness sealed, as
+     * the action sees it (an IP version that matches the Ethernet type,
+     * which miniflow_extract() does not check, UDP right after the IP
+     * header, lengths that agree, no IPv6 extension header), with a
+     * checksum that holds (0, or fixed), a bound SPI (and association, if
+     * asked for), in transport mode. */
+    bool assoc_check = f.flags & F_ASSOC;
+    uint64_t assoc = 2;
+    const uint8_t *l4 = dp_packet_l4(p);
+    size_t l4_ofs = l4 ? l4 - (const uint8_t *) dp_packet_data(p) : 0;
+    bool v4 = flow.dl_type == htons(ETH_TYPE_IP);
+    struct psp_hdr_info h;
+    bool expect_ok = (f.sealed
+                      && (v4 || flow.dl_type == htons(ETH_TYPE_IPV6))
+                      && flow.nw_proto == IPPROTO_UDP
+                      && !(flow.nw_frag & FLOW_NW_FRAG_ANY)
+                      && l4 && l4_ofs + UDP_HEADER_LEN == f.psp_ofs
+                      && ((const uint8_t *) dp_packet_l3(p))[0] >> 4
+                         == (v4 ? 4 : 6)
+                      && (v4 || l4_ofs - p->l3_ofs == IPV6_HEADER_LEN)
+                      && dp_packet_l4_size(p) == UDP_HEADER_LEN + f.psp_len
+                      && ((l4[4] << 8) | l4[5]) == UDP_HEADER_LEN + f.psp_len
+                      && flow.tp_dst == htons(PSP_DEFAULT_UDP_PORT)
+                      && (!(l4[6] | l4[7]) || f.flags & FUZZ_F_FIX_LEN)
+                      && !psp_hdr_parse(f.plain, f.psp_len, &h)
+                      && h.next_hdr != PSP_NH_IPV4
+                      && h.next_hdr != PSP_NH_IPV6
+                      && ((h.spi == 0x12345678 && !assoc_check)
+                          || (h.spi == 0x9a345678 && v4
+                              && flow.nw_src == htonl(0x0a000001))));
+
+    struct psp_dp_rx_info info;
+    enum psp_error error = psp_dp_decrypt(p, assoc_check ? &assoc : NULL,
+                                          &info);
+    if (error) {
+        if (expect_ok) {
+            fprintf(stderr, "psp_dp_decrypt() dropped an authentic packet: "
+                    "%s\n", psp_error_name(error));
+        }
+        FUZZ_ASSERT(!expect_ok);
+    } else {
+        /* The IP packet, with the sealed payload, its length fixed and
+         * its padding gone. */
+        const uint8_t *ip = dp_packet_l3(p);
+        size_t ip_len = dp_packet_size(p) - p->l3_ofs;
+        FUZZ_ASSERT(ip && !dp_packet_l2_pad_size(p));
+        if (ip[0] >> 4 == 4) {
+            size_t hlen = 4 * (ip[0] & 15);
+
+            FUZZ_ASSERT(((ip[2] << 8) | ip[3]) == ip_len);
+            FUZZ_ASSERT(!csum(ip, hlen));
+            FUZZ_ASSERT(ip_len >= hlen);
+        } else {
+            FUZZ_ASSERT(ip[0] >> 4 == 6);
+            FUZZ_ASSERT(IPV6_HEADER_LEN + ((ip[4] << 8) | ip[5]) == ip_len);
+        }
+        if (expect_ok) {
+            size_t hlen = v4 ? 4 * (ip[0] & 15) : IPV6_HEADER_LEN;
+
+            FUZZ_ASSERT(info.spi == h.spi && info.version == h.version
+                        && info.crypt_off == h.crypt_off);
+            FUZZ_ASSERT(ip[v4 ? 9 : 6] == h.next_hdr);
+            FUZZ_ASSERT(ip_len == hlen + h.payload_len);
+            FUZZ_ASSERT(!memcmp(ip + hlen, f.plain + h.payload_ofs,
+                                h.payload_len));
+        }
+
+        /* Recirculated, it is extracted again. */
+        miniflow_extract(p, &m.mf);
+    }
+    fuzz_frame_destroy(&f);
+    dp_packet_delete(p);
+    return 0;
+}
