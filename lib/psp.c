@@ -1619,34 +1619,43 @@ psp_open(struct psp_crypto *cc, const struct psp_key *key,
     return psp_open__(cc, psp_key_entry(cc, key), pkt, len, h);
 }
 
-enum psp_error
-psp_rx(struct psp_crypto *cc, const struct psp_mkeys *mk,
-       uint8_t *pkt, size_t len, struct psp_hdr_info *info)
+/* Finds in '*genp' the generation that 'spi' belongs to, if it is held,
+ * without a lock.  Returns PSP_OK, PSP_E_STALE or PSP_E_UNKNOWN_SPI. */
+static enum psp_error
+psp_rx_gen(const struct psp_mkeys *mk, uint32_t spi,
+           const struct psp_mkey_gen **genp)
 {
-    struct psp_hdr_info h_;
-    struct psp_hdr_info *h = info ? info : &h_;
-    enum psp_error error = psp_hdr_parse(pkt, len, h);
-
-    if (error) {
-        return error;
-    }
-
     const struct psp_mkey_gen *gen
-        = atomic_load_explicit(&((struct psp_mkeys *) mk)->slots[h->spi >> 31],
+        = atomic_load_explicit(&((struct psp_mkeys *) mk)->slots[spi >> 31],
                                memory_order_acquire);
-    switch (psp_gen_spi_state(mk, gen, h->spi)) {
+
+    switch (psp_gen_spi_state(mk, gen, spi)) {
     case PSP_SPI_ACTIVE:
     case PSP_SPI_PREVIOUS:
-        break;
+        *genp = gen;
+        return PSP_OK;
     case PSP_SPI_STALE:
         return PSP_E_STALE;
     case PSP_SPI_UNKNOWN:
-        return PSP_E_UNKNOWN_SPI;
+        break;
     }
+    return PSP_E_UNKNOWN_SPI;
+}
 
+/* Opens 'pkt', parsed into 'h', with the key of its SPI and version under
+ * 'gen': from the cache, or derived on a miss. */
+static enum psp_error
+psp_rx_open__(struct psp_crypto *cc, const struct psp_mkey_gen *gen,
+              uint8_t *pkt, size_t len, struct psp_hdr_info *h,
+              bool *derived)
+{
     uint64_t tag_b = ((uint64_t) h->spi << 8) | h->version | (1ull << 62);
     struct psp_cache_entry *slot = NULL;
     struct psp_cache_entry *e = psp_cache_lookup(cc, gen->uid, tag_b, &slot);
+
+    if (derived) {
+        *derived = !e;
+    }
     if (!e) {
         uint8_t key[PSP_MAX_KEY_LEN];
         size_t key_len = psp_version_key_len(h->version);
@@ -1657,4 +1666,45 @@ psp_rx(struct psp_crypto *cc, const struct psp_mkeys *mk,
         OPENSSL_cleanse(key, sizeof key);
     }
     return psp_open__(cc, e, pkt, len, h);
+}
+
+enum psp_error
+psp_rx_parse(const struct psp_mkeys *mk, const uint8_t *pkt, size_t len,
+             struct psp_hdr_info *h)
+{
+    const struct psp_mkey_gen *gen = NULL;
+    enum psp_error error = psp_hdr_parse(pkt, len, h);
+
+    return error ? error : psp_rx_gen(mk, h->spi, &gen);
+}
+
+enum psp_error
+psp_rx_open(struct psp_crypto *cc, const struct psp_mkeys *mk,
+            uint8_t *pkt, size_t len, struct psp_hdr_info *h, bool *derived)
+{
+    const struct psp_mkey_gen *gen = NULL;
+    enum psp_error error = psp_rx_gen(mk, h->spi, &gen);
+
+    if (error) {
+        if (derived) {
+            *derived = false;
+        }
+        return error;
+    }
+    return psp_rx_open__(cc, gen, pkt, len, h, derived);
+}
+
+enum psp_error
+psp_rx(struct psp_crypto *cc, const struct psp_mkeys *mk,
+       uint8_t *pkt, size_t len, struct psp_hdr_info *info)
+{
+    struct psp_hdr_info h_;
+    struct psp_hdr_info *h = info ? info : &h_;
+    const struct psp_mkey_gen *gen = NULL;
+    enum psp_error error = psp_hdr_parse(pkt, len, h);
+
+    if (!error) {
+        error = psp_rx_gen(mk, h->spi, &gen);
+    }
+    return error ? error : psp_rx_open__(cc, gen, pkt, len, h, NULL);
 }

@@ -391,9 +391,31 @@ enum psp_error psp_open(struct psp_crypto *, const struct psp_key *,
 
 /* Receives statelessly: parses and validates the header, checks the SPI
  * against 'mk', derives the key (cached per thread with its key schedule),
- * verifies and decrypts in place. */
+ * verifies and decrypts in place.  psp_rx() is psp_rx_parse() then
+ * psp_rx_open(). */
 enum psp_error psp_rx(struct psp_crypto *, const struct psp_mkeys *,
                       uint8_t *pkt, size_t len, struct psp_hdr_info *info);
+
+/* psp_rx() in two steps, so that a caller can check the SPI against what it
+ * handed out (the peer it gave the SPI to, the version) before any key work
+ * is done for the packet.
+ *
+ * psp_rx_parse() parses and validates the header into 'info' and checks the
+ * SPI against 'mk' (PSP_E_UNKNOWN_SPI, PSP_E_STALE).  It derives no key,
+ * allocates nothing and takes no lock.
+ *
+ * psp_rx_open() then opens the packet that psp_rx_parse() parsed into
+ * 'info' (the same 'pkt' and 'len'): it checks the SPI against 'mk' again
+ * (the keys may have rotated in between), takes the key from the thread's
+ * cache or, on a miss, derives it, then verifies and decrypts in place.  A
+ * derivation costs the KDF and, inside OpenSSL, memory allocation (and so
+ * the key allocator's lock): '*derived', if nonnull, says whether there was
+ * one. */
+enum psp_error psp_rx_parse(const struct psp_mkeys *, const uint8_t *pkt,
+                            size_t len, struct psp_hdr_info *info);
+enum psp_error psp_rx_open(struct psp_crypto *, const struct psp_mkeys *,
+                           uint8_t *pkt, size_t len,
+                           struct psp_hdr_info *info, bool *derived);
 
 /* Cache statistics, for tests and benchmarks. */
 void psp_crypto_cache_stats(const struct psp_crypto *,
