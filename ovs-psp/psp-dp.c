@@ -46,6 +46,7 @@ COVERAGE_DEFINE(psp_tx_sealed);
 COVERAGE_DEFINE(psp_tx_drop);
 COVERAGE_DEFINE(psp_rx_opened);
 COVERAGE_DEFINE(psp_rx_drop);
+COVERAGE_DEFINE(psp_rx_key_derived);
 COVERAGE_DEFINE(psp_tx_mss_clamped);
 COVERAGE_DEFINE(psp_tx_csum_completed);
 
@@ -1085,6 +1086,49 @@ psp_dp_push(struct dp_packet *packet, const void *header, size_t header_len,
                                                header_len, csum));
 }
 
+/* Receive, in this order, so that a packet with an SPI that was not given
+ * to its sender costs no key work: psp_rx_parse() parses the header and
+ * checks the SPI against the master keys; rx_binding_check() finds the
+ * SPI's binding (a cmap lookup) and checks it against the packet; only then
+ * psp_dp_rx_open() takes the key from the thread's cache, or derives it,
+ * and opens the packet.  Up to the binding check nothing allocates or takes
+ * a lock: a flood of spoofed SPIs never reaches the KDF, OpenSSL's
+ * allocations (and the key allocator's mutex) or the thread's key cache.
+ *
+ * Returns the binding of the SPI that psp_rx_parse() parsed into 'h', if
+ * the SPI was given to 'src' (or to any peer) for the packet's version and,
+ * if 'assoc' is nonnull, for that association; else NULL. */
+static const struct psp_rx_binding *
+rx_binding_check(const struct psp_hdr_info *h, const struct in6_addr *src,
+                 const uint64_t *assoc)
+{
+    const struct psp_rx_binding *b = rx_binding_find(h->spi);
+
+    if (!b || b->version != h->version
+        || (!addr_equals(&b->peer, &in6addr_any)
+            && !addr_equals(&b->peer, src))
+        || (assoc && b->assoc != *assoc)) {
+        return NULL;
+    }
+    return b;
+}
+
+/* Opens the packet whose bound SPI rx_binding_check() approved, counting
+ * key derivations (a miss in the thread's key cache). */
+static enum psp_error
+psp_dp_rx_open(struct psp_dp_thread *t, const struct psp_mkeys *mkeys,
+               uint8_t *psp, size_t psp_len, struct psp_hdr_info *h)
+{
+    bool derived;
+    enum psp_error error = psp_rx_open(t->cc, mkeys, psp, psp_len, h,
+                                       &derived);
+
+    if (derived) {
+        COVERAGE_INC(psp_rx_key_derived);
+    }
+    return error;
+}
+
 static enum psp_error
 psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
              struct flow_tnl *tnl, uint32_t *spi, uint64_t *vc,
@@ -1114,25 +1158,29 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
     tnl->tp_src = udp->udp_src;
     tnl->tp_dst = udp->udp_dst;
 
+    /* The header, and the SPI's binding: the SPI must have been given to
+     * this peer for this version.  Only then any key work. */
     uint8_t *psp = (uint8_t *) (udp + 1);
     size_t psp_len = udp_len - UDP_HEADER_LEN;
+    const struct psp_mkeys *mkeys = get_mkeys();
     struct psp_hdr_info h;
-    enum psp_error error = psp_rx(t->cc, get_mkeys(), psp, psp_len, &h);
+    enum psp_error error = psp_rx_parse(mkeys, psp, psp_len, &h);
     if (error) {
         return error;
     }
-
-    /* The SPI must have been given to this peer. */
-    const struct psp_rx_binding *b = rx_binding_find(h.spi);
     struct in6_addr src;
     if (tnl->ip_src) {
         addr_set_mapped(&src, tnl->ip_src);
     } else {
         src = tnl->ipv6_src;
     }
-    if (!b || (!addr_equals(&b->peer, &in6addr_any)
-               && !addr_equals(&b->peer, &src))) {
+    const struct psp_rx_binding *b = rx_binding_check(&h, &src, NULL);
+    if (!b) {
         return PSP_E_UNBOUND_SPI;
+    }
+    error = psp_dp_rx_open(t, mkeys, psp, psp_len, &h);
+    if (error) {
+        return error;
     }
 
     /* Tunnel mode only: the payload is the inner IP packet. */
@@ -1529,22 +1577,26 @@ psp_dp_decrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
         }
     }
 
+    /* The header, and the SPI's binding: the SPI must have been given to
+     * this peer for this version (and association).  Only then any key
+     * work. */
     uint8_t *psp = (uint8_t *) (udp + 1);
     size_t psp_len = udp_len - UDP_HEADER_LEN;
+    const struct psp_mkeys *mkeys = get_mkeys();
     struct psp_hdr_info h;
-    error = psp_rx(t->cc, get_mkeys(), psp, psp_len, &h);
+    error = psp_rx_parse(mkeys, psp, psp_len, &h);
     if (error) {
         return error;
     }
-
-    /* The SPI must have been given to this peer (and association). */
-    const struct psp_rx_binding *b = rx_binding_find(h.spi);
     struct in6_addr src;
     transport_ip_addr(&ip, true, &src);
-    if (!b || (!addr_equals(&b->peer, &in6addr_any)
-               && !addr_equals(&b->peer, &src))
-        || (assoc && b->assoc != *assoc)) {
+    const struct psp_rx_binding *b = rx_binding_check(&h, &src, assoc);
+    if (!b) {
         return PSP_E_UNBOUND_SPI;
+    }
+    error = psp_dp_rx_open(t, mkeys, psp, psp_len, &h);
+    if (error) {
+        return error;
     }
     if (h.next_hdr == PSP_NH_IPV4 || h.next_hdr == PSP_NH_IPV6) {
         return PSP_E_INNER;     /* Tunnel mode: for a psp port. */

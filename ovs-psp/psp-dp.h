@@ -29,10 +29,12 @@
  * re-keying an SA takes effect without any flow change, and drops what the
  * egress port would refuse before sealing it.
  *
- * Receive: stateless.  psp_dp_pop() derives the key from the SPI and the
- * master key its top bit selects (cached per thread with its key schedule),
- * verifies the ICV, and then checks that the SPI was allocated for the
- * outer source address: an authentic packet from another peer is dropped.
+ * Receive: stateless but for the SPI bindings.  psp_dp_pop() parses the
+ * header, checks that the SPI was allocated for the outer source address
+ * and the packet's version (a packet from another peer, or of another
+ * version, is dropped before any key work: a lock-free lookup), and only
+ * then derives the key from the SPI and the master key its top bit selects
+ * (cached per thread with its key schedule) and verifies the ICV.
  *
  * Threads: the SA tables are cmaps read without locks; writers serialize on
  * an internal mutex and free replaced entries after an RCU grace period.
