@@ -77,14 +77,19 @@ struct psp_tx_sa {
 };
 BUILD_ASSERT_DECL(sizeof(struct psp_tx_sa) <= 144);
 
-/* A receive SPI allocated for a peer and association.  Not needed to decrypt
- * (that is stateless); it binds the SPI to whom it was given. */
+/* A receive SPI allocated for a peer, association and version.  Not needed
+ * to derive its key (that is stateless); it says who may send with the SPI,
+ * which receive checks before any key work.  Immutable once published: a
+ * change publishes a new one.  Each binding belongs to one owner, the only
+ * one that may replace or remove it. */
 struct psp_rx_binding {
     struct cmap_node node;      /* In 'rx_bindings', by hash of SPI. */
     uint32_t spi;
+    uint8_t version;
     struct in6_addr peer;       /* All-zeros: any peer. */
     uint64_t assoc;
-    uint8_t version;
+    struct uuid owner;          /* A database row, or all-zeros: none
+                                 * (ovs-appctl psp/alloc-spi). */
 };
 
 /* A thread's cache of transmit SAs, direct-mapped by hash: the SAs that a
@@ -112,6 +117,8 @@ static struct ovs_mutex psp_dp_mutex = OVS_MUTEX_INITIALIZER;
 static struct cmap tx_sas;
 static atomic_uint64_t tx_sas_seq = 1;  /* Changes with 'tx_sas'. */
 static struct cmap rx_bindings;
+static atomic_uint64_t rx_unowned_seq;  /* Changes with the bindings that
+                                         * have no owner. */
 static ATOMIC(struct psp_mkeys *) mkeys_ptr; /* Replaced on import. */
 static atomic_uint64_t keys_seq;        /* Changes with the master keys. */
 static uint32_t entropy_secret;
@@ -526,9 +533,29 @@ rx_binding_find(uint32_t spi)
     return NULL;
 }
 
-/* Publishes 'b', replacing the binding of the same SPI: an SPI can come
- * round again only under a new key generation, and the binding of the old
- * one goes with it. */
+static struct psp_rx_binding *
+rx_binding_create(uint32_t spi, const struct in6_addr *peer, uint64_t assoc,
+                  enum psp_version version, const struct uuid *owner)
+{
+    struct psp_rx_binding *b = xzalloc(sizeof *b);
+
+    b->spi = spi;
+    b->peer = *peer;
+    b->assoc = assoc;
+    b->version = version;
+    b->owner = owner ? *owner : UUID_ZERO;
+    return b;
+}
+
+static void
+rx_binding_changed(const struct psp_rx_binding *b)
+{
+    if (uuid_is_zero(&b->owner)) {
+        atomic_add_relaxed(&rx_unowned_seq, 1, &(uint64_t) { 0 });
+    }
+}
+
+/* Publishes 'b', replacing the binding of the same SPI, if any. */
 static void
 rx_binding_publish(struct psp_rx_binding *b)
     OVS_REQUIRES(psp_dp_mutex)
@@ -539,74 +566,117 @@ rx_binding_publish(struct psp_rx_binding *b)
         cmap_replace(&rx_bindings,
                      CONST_CAST(struct cmap_node *, &old->node),
                      &b->node, hash_int(b->spi, 0));
+        rx_binding_changed(old);
         ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, old));
     } else {
         cmap_insert(&rx_bindings, &b->node, hash_int(b->spi, 0));
     }
+    rx_binding_changed(b);
+}
+
+static void
+rx_binding_remove(const struct psp_rx_binding *b)
+    OVS_REQUIRES(psp_dp_mutex)
+{
+    cmap_remove(&rx_bindings, CONST_CAST(struct cmap_node *, &b->node),
+                hash_int(b->spi, 0));
+    rx_binding_changed(b);
+    ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, b));
 }
 
 int
 psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
                     enum psp_version version, uint32_t *spi, uint8_t *key)
 {
-    return psp_dp_rx_spi_alloc_gen(peer, assoc, version, spi, key, NULL);
+    return psp_dp_rx_spi_alloc_gen(peer, assoc, version, spi, key, NULL,
+                                   NULL);
 }
 
 int
 psp_dp_rx_spi_alloc_gen(const struct in6_addr *peer, uint64_t assoc,
                         enum psp_version version, uint32_t *spi,
-                        uint8_t *key, uint64_t *gen)
+                        uint8_t *key, uint64_t *gen,
+                        const struct uuid *owner)
 {
     psp_dp_init();
 
     ovs_mutex_lock(&psp_dp_mutex);
     int error = psp_mkeys_alloc_spi(get_mkeys(), version, spi, key, gen);
     if (!error) {
-        struct psp_rx_binding *b = xzalloc(sizeof *b);
-
-        b->spi = *spi;
-        b->peer = *peer;
-        b->assoc = assoc;
-        b->version = version;
-        rx_binding_publish(b);
+        /* A binding of the same SPI can only be of a generation that is
+         * gone (an SPI is never allocated twice under one key): it goes. */
+        rx_binding_publish(rx_binding_create(*spi, peer, assoc, version,
+                                             owner));
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return error;
 }
 
-void
+int
 psp_dp_rx_bind(uint32_t spi, const struct in6_addr *peer, uint64_t assoc,
-               enum psp_version version)
+               enum psp_version version, const struct uuid *owner,
+               struct uuid *holder)
 {
-    struct psp_rx_binding *b = xzalloc(sizeof *b);
+    struct uuid who = owner ? *owner : UUID_ZERO;
+    int error = 0;
 
     psp_dp_init();
-    b->spi = spi;
-    b->peer = *peer;
-    b->assoc = assoc;
-    b->version = version;
-
     ovs_mutex_lock(&psp_dp_mutex);
-    rx_binding_publish(b);
+    const struct psp_rx_binding *old = rx_binding_find(spi);
+    if (old && !uuid_equals(&old->owner, &who)) {
+        if (holder) {
+            *holder = old->owner;
+        }
+        error = EBUSY;
+    } else if (!old || old->version != version || old->assoc != assoc
+               || !ipv6_addr_equals(&old->peer, peer)) {
+        rx_binding_publish(rx_binding_create(spi, peer, assoc, version,
+                                             &who));
+    }
     ovs_mutex_unlock(&psp_dp_mutex);
+    return error;
 }
 
 bool
-psp_dp_rx_unbind(uint32_t spi, const struct in6_addr *peer, uint64_t assoc)
+psp_dp_rx_unbind(uint32_t spi, const struct uuid *owner)
 {
+    struct uuid who = owner ? *owner : UUID_ZERO;
     bool found = false;
 
     psp_dp_init();
     ovs_mutex_lock(&psp_dp_mutex);
     const struct psp_rx_binding *b = rx_binding_find(spi);
-    if (b && b->assoc == assoc && ipv6_addr_equals(&b->peer, peer)) {
-        cmap_remove(&rx_bindings, CONST_CAST(struct cmap_node *, &b->node),
-                    hash_int(spi, 0));
-        ovsrcu_postpone(free, CONST_CAST(struct psp_rx_binding *, b));
+    if (b && uuid_equals(&b->owner, &who)) {
+        rx_binding_remove(b);
         found = true;
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return found;
+}
+
+uint64_t
+psp_dp_rx_unowned_seq(void)
+{
+    uint64_t seq;
+
+    psp_dp_init();
+    atomic_read_relaxed(&rx_unowned_seq, &seq);
+    return seq;
+}
+
+void
+psp_dp_rx_unowned_walk(psp_dp_rx_binding_cb *cb, void *aux)
+{
+    const struct psp_rx_binding *b;
+
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    CMAP_FOR_EACH (b, node, &rx_bindings) {
+        if (uuid_is_zero(&b->owner)) {
+            cb(b->spi, &b->peer, b->assoc, b->version, aux);
+        }
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
 }
 
 enum psp_spi_state
@@ -635,7 +705,9 @@ static void rx_bindings_purge(bool all) OVS_REQUIRES(psp_dp_mutex);
 
 /* Replaces the master keys by 'new', if nonnull, and returns whether it
  * did.  Bindings made under the old keys mean nothing under new ones: they
- * go, if 'purge'. */
+ * go, if 'purge'.  (On import, those are the bindings that this process
+ * made before it took the keys over; the imported keys' own bindings are
+ * the caller's to restore, from wherever it keeps them.) */
 static bool
 mkeys_replace(struct psp_mkeys *new, bool purge)
 {
@@ -665,8 +737,7 @@ rx_bindings_purge(bool all)
 
     CMAP_FOR_EACH (b, node, &rx_bindings) {
         if (all || psp_mkeys_spi_state(mkeys, b->spi) == PSP_SPI_STALE) {
-            cmap_remove(&rx_bindings, &b->node, hash_int(b->spi, 0));
-            ovsrcu_postpone(free, b);
+            rx_binding_remove(b);
         }
     }
 }
@@ -744,11 +815,11 @@ psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
     return mkeys_replace(psp_mkeys_create_static(key0, key1), false);
 }
 
-void
+int
 psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
                      uint64_t assoc, enum psp_version version)
 {
-    psp_dp_rx_bind(spi, peer, assoc, version);
+    return psp_dp_rx_bind(spi, peer, assoc, version, NULL, NULL);
 }
 
 bool

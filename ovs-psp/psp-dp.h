@@ -136,26 +136,42 @@ typedef void psp_dp_tx_report_cb(const struct uuid *owner, uint64_t packets,
                                  uint64_t bytes, void *aux);
 void psp_dp_tx_sa_report(psp_dp_tx_report_cb *, void *aux);
 
-/* Allocates a receive SPI for packets from 'peer' (any peer, if it is
- * all-zeros) for 'assoc', and derives its key ('key' has room for 32
- * bytes).  Returns 0 or an errno value. */
+/* Receive SPI bindings.  A binding says that packets with an SPI may come
+ * from a peer (or any, if 'peer' is all-zeros), for an association, with
+ * one version; a packet that does not fit its SPI's binding is dropped as
+ * unbound, whatever its key.  Each binding belongs to one owner: a database
+ * row (its UUID), or none ('owner' null or all-zeros: ovs-appctl
+ * psp/alloc-spi).  Only its owner replaces or removes it.
+ *
+ * psp_dp_rx_spi_alloc() allocates a receive SPI, bound with no owner, and
+ * derives its key ('key' has room for 32 bytes).  Returns 0 or an errno
+ * value.  psp_dp_rx_spi_alloc_gen() also stores the SPI's master key
+ * generation in '*gen' if nonnull, and binds it to 'owner'. */
 int psp_dp_rx_spi_alloc(const struct in6_addr *peer, uint64_t assoc,
                         enum psp_version, uint32_t *spi, uint8_t *key);
-
-/* Like psp_dp_rx_spi_alloc(), also storing the SPI's master key generation
- * in '*gen' if nonnull. */
 int psp_dp_rx_spi_alloc_gen(const struct in6_addr *peer, uint64_t assoc,
                             enum psp_version, uint32_t *spi, uint8_t *key,
-                            uint64_t *gen);
+                            uint64_t *gen, const struct uuid *owner);
 
 /* Binds 'spi', allocated earlier (by this process or one whose master keys
- * were imported), to 'peer' and 'assoc'; unbinding it makes its packets
- * drop as unbound, whatever their key.  psp_dp_rx_unbind() removes only a
- * binding to 'peer' and 'assoc'. */
-void psp_dp_rx_bind(uint32_t spi, const struct in6_addr *peer,
-                    uint64_t assoc, enum psp_version);
-bool psp_dp_rx_unbind(uint32_t spi, const struct in6_addr *peer,
-                      uint64_t assoc);
+ * were imported), for 'owner', replacing the owner's binding of 'spi' if it
+ * has one.  Returns 0, or EBUSY if 'spi' is bound for another owner (which
+ * it stores in '*holder', if nonnull; all-zeros: none), whose binding
+ * stays.  psp_dp_rx_unbind() removes the binding of 'spi' if it belongs to
+ * 'owner', and returns whether it did. */
+int psp_dp_rx_bind(uint32_t spi, const struct in6_addr *peer,
+                   uint64_t assoc, enum psp_version,
+                   const struct uuid *owner, struct uuid *holder);
+bool psp_dp_rx_unbind(uint32_t spi, const struct uuid *owner);
+
+/* The bindings that have no owner, for the one who keeps them across a
+ * restart: psp_dp_rx_unowned_walk() calls 'cb' for each, and
+ * psp_dp_rx_unowned_seq() changes whenever they do. */
+typedef void psp_dp_rx_binding_cb(uint32_t spi, const struct in6_addr *peer,
+                                  uint64_t assoc, enum psp_version,
+                                  void *aux);
+void psp_dp_rx_unowned_walk(psp_dp_rx_binding_cb *, void *aux);
+uint64_t psp_dp_rx_unowned_seq(void);
 
 /* The state of receive SPI 'spi' under the current master keys, and its key
  * for 'version' (whatever its state; false if OpenSSL failed). */
@@ -168,7 +184,9 @@ bool psp_dp_rotate(void);
 /* Master-key state.  psp_dp_keys_seq() changes whenever the keys do
  * (rotation, import, reset).  Export and import carry the whole state, keys
  * included, to and from a restarted process; reset starts afresh with new
- * random keys whose active generation is 'active'. */
+ * random keys whose active generation is 'active'.  Import and reset remove
+ * every SPI binding (made under other keys): the caller binds again those
+ * of the imported keys. */
 uint64_t psp_dp_keys_seq(void);
 uint64_t psp_dp_active_generation(void);
 uint32_t psp_dp_spis_used(void);
@@ -179,12 +197,13 @@ bool psp_dp_keys_reset(uint64_t active);
 /* For tests only (ovs-vswitchd --enable-dummy): replaces the master keys by
  * 'key0' and 'key1', with which any SPI is accepted, and binds 'spi' to
  * 'peer' and 'assoc' as if it had been allocated, so that packets encrypted
- * elsewhere (e.g. the reference vectors) can be received.  Returns false if
- * the keys could not be installed. */
+ * elsewhere (e.g. the reference vectors) can be received, with no owner
+ * (as psp_dp_rx_bind()).  Returns false if the keys could not be installed,
+ * EBUSY if 'spi' has an owner. */
 bool psp_dp_test_set_master_keys(const uint8_t key0[PSP_MASTER_KEY_LEN],
                                  const uint8_t key1[PSP_MASTER_KEY_LEN]);
-void psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
-                          uint64_t assoc, enum psp_version);
+int psp_dp_test_bind_spi(uint32_t spi, const struct in6_addr *peer,
+                         uint64_t assoc, enum psp_version);
 
 /* Testing only: the next packet on the SA of 'remote' and 'assoc' gets IV
  * 'iv' (the reference vectors' first packet has IV 1).  Returns false if

@@ -67,15 +67,20 @@ static struct jsonrpc_session *tx_session;  /* For PSP_Tx_SA. */
 static const struct ovsrec_psp_rx_sa **rx_touched;
 static size_t n_rx_touched, allocated_rx_touched;
 
-/* A receive SPI bound in the datapath, by row UUID. */
+/* A receive SA row applied to the datapath, by row UUID.  The row owns the
+ * bindings of its SPI and, after a re-key, of its old SPI (their owner in
+ * the datapath is the row's UUID): nobody else can take them over, and
+ * they go with the row. */
 struct applied_rx_sa {
     struct hmap_node node;              /* In 'applied_rx'. */
     struct uuid uuid;
     uint32_t spi;
+    uint32_t old_spi;                   /* The SPI before the last re-key,
+                                         * still bound; 0: none. */
     struct in6_addr peer;
     uint64_t assoc;
     uint8_t version;
-    uint64_t generation;
+    uint64_t generation;                /* Of 'spi'. */
 };
 
 static struct hmap applied_rx = HMAP_INITIALIZER(&applied_rx);
@@ -117,6 +122,7 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
         &ovsrec_psp_rx_sa_col_peer, &ovsrec_psp_rx_sa_col_association,
         &ovsrec_psp_rx_sa_col_version, &ovsrec_psp_rx_sa_col_spi,
         &ovsrec_psp_rx_sa_col_sa_key, &ovsrec_psp_rx_sa_col_generation,
+        &ovsrec_psp_rx_sa_col_old_spi,
     };
     for (size_t i = 0; i < ARRAY_SIZE(rx_in); i++) {
         ovsdb_idl_add_column(idl, rx_in[i]);
@@ -386,12 +392,41 @@ applied_rx_find(const struct uuid *uuid)
     return NULL;
 }
 
+/* Sets 'row''s old_spi column to 'spi' (0: empty), if it says otherwise. */
 static void
-applied_rx_remove(struct applied_rx_sa *a, bool unbind)
+rx_put_old_spi(const struct ovsrec_psp_rx_sa *row, uint32_t spi)
 {
-    if (unbind && generation_is_held(a->generation)) {
-        psp_dp_rx_unbind(a->spi, &a->peer, a->assoc);
+    if (spi && (!row->n_old_spi || row->old_spi[0] != spi)) {
+        int64_t spi64 = spi;
+        ovsrec_psp_rx_sa_set_old_spi(row, &spi64, 1);
+    } else if (!spi && row->n_old_spi) {
+        ovsrec_psp_rx_sa_set_old_spi(row, NULL, 0);
     }
+}
+
+/* Ends the old SPI of 'a' (if nonnull): it is unbound, and 'row' (if
+ * nonnull) no longer lists one. */
+static void
+rx_retire_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
+{
+    if (a && a->old_spi) {
+        psp_dp_rx_unbind(a->old_spi, &a->uuid);
+        a->old_spi = 0;
+    }
+    if (row) {
+        rx_put_old_spi(row, 0);
+    }
+}
+
+/* Forgets 'a', unbinding every SPI its row owns.  'row', its row if it is
+ * still there, then lists no old SPI.  (An SPI whose generation is gone is
+ * unbound already; the datapath removes only the row's own bindings, so
+ * an SPI number that came round again for someone else is not touched.) */
+static void
+applied_rx_remove(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
+{
+    rx_retire_old(a, row);
+    psp_dp_rx_unbind(a->spi, &a->uuid);
     hmap_remove(&applied_rx, &a->node);
     free(a);
 }
@@ -439,8 +474,9 @@ status_update(const struct ovsdb_idl_row *row,
 }
 
 /* Records in 'a' (or a new record, if null) that 'row' is applied as 'spi'
- * of 'gen' for 'peer'. */
-static void
+ * of 'gen' for 'peer', and returns the record.  Its old SPI stays as it
+ * was. */
+static struct applied_rx_sa *
 applied_rx_record(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
                   uint32_t spi, const struct in6_addr *peer, uint64_t gen)
 {
@@ -454,6 +490,7 @@ applied_rx_record(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
     a->assoc = row->association;
     a->version = row->version;
     a->generation = gen;
+    return a;
 }
 
 static void
@@ -484,10 +521,89 @@ rx_put_key(const struct ovsrec_psp_rx_sa *row, const uint8_t *key)
     psp_dp_ds_wipe(&hex);
 }
 
+/* Sets 'row''s error: 'spi' is bound for 'holder' (all-zeros: for
+ * ovs-appctl psp/alloc-spi), not for this row. */
+static void
+rx_set_claim_error(const struct ovsrec_psp_rx_sa *row, const char *column,
+                   uint32_t spi, const struct uuid *holder)
+{
+    char *error = (uuid_is_zero(holder)
+                   ? xasprintf("%s %"PRIu32" is bound by ovs-appctl "
+                               "psp/alloc-spi, not by this row",
+                               column, spi)
+                   : xasprintf("%s %"PRIu32" belongs to PSP_Rx_SA "UUID_FMT,
+                               column, spi, UUID_ARGS(holder)));
+    rx_set_error(row, error);
+    free(error);
+}
+
+/* 'row', applied as 'a' (if nonnull), was just re-keyed, for 'peer'.
+ *
+ * The SPI it replaces stays bound, as the row's old SPI, so that the peer
+ * can switch to the new one without losing a packet: until the next
+ * rotation (by which the peer must have switched, as with any re-key),
+ * until the control plane clears old_spi, or until the row goes.  A row has
+ * one old SPI: that of an earlier re-key goes now.  So does the replaced
+ * SPI if its generation is gone, or if it was bound for another peer,
+ * association or version (the row changed with the re-key). */
+static void
+rx_keep_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
+            const struct in6_addr *peer)
+{
+    uint32_t old = 0;
+
+    if (a) {
+        rx_retire_old(a, NULL);
+        if (generation_is_held(a->generation)
+            && a->assoc == (uint64_t) row->association
+            && a->version == row->version
+            && ipv6_addr_equals(&a->peer, peer)) {
+            old = a->old_spi = a->spi;
+        } else {
+            psp_dp_rx_unbind(a->spi, &a->uuid);
+        }
+    }
+    rx_put_old_spi(row, old);
+}
+
+/* 'row', applied as 'a', was not applied in this process before (it has
+ * just started, or the row had an error): binds its old SPI again if it
+ * still may be, else clears it.  It may be only if the row's SPI is still
+ * of the active generation (no rotation since the re-key), the old SPI's
+ * generation is held, and no one else holds it. */
+static void
+rx_restore_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
+    uint32_t old = row->n_old_spi ? row->old_spi[0] : 0;
+
+    if (!old) {
+        return;
+    }
+
+    enum psp_spi_state state = psp_dp_rx_spi_state(old);
+    struct uuid holder;
+    if (old != a->spi && a->generation == psp_dp_active_generation()
+        && (state == PSP_SPI_ACTIVE || state == PSP_SPI_PREVIOUS)) {
+        if (!psp_dp_rx_bind(old, &a->peer, a->assoc, a->version, &a->uuid,
+                            &holder)) {
+            a->old_spi = old;
+            return;
+        }
+        VLOG_WARN_RL(&rl, "PSP_Rx_SA "UUID_FMT": old_spi %"PRIu32" is "
+                     "bound for %s "UUID_FMT", not for this row: cleared",
+                     UUID_ARGS(&row->header_.uuid), old,
+                     uuid_is_zero(&holder) ? "ovs-appctl" : "PSP_Rx_SA",
+                     UUID_ARGS(&holder));
+    }
+    rx_put_old_spi(row, 0);
+}
+
 static void
 rx_apply(const struct ovsrec_psp_rx_sa *row)
 {
-    struct applied_rx_sa *a = applied_rx_find(&row->header_.uuid);
+    const struct uuid *uuid = &row->header_.uuid;
+    struct applied_rx_sa *a = applied_rx_find(uuid);
     uint8_t key[PSP_MAX_KEY_LEN];
     struct in6_addr peer;
 
@@ -503,19 +619,18 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
         rx_set_error(row, error);
         free(error);
         if (a) {
-            applied_rx_remove(a, true);
+            applied_rx_remove(a, row);
         }
         return;
     }
 
     if (!row->n_spi) {
-        /* New, or the control plane asks for a re-key.  The SPI it had, if
-         * any, stays bound until its generation goes, so that the peer can
-         * switch to the new one without losing packets. */
+        /* New, or the control plane asks for a re-key. */
         uint64_t gen;
         uint32_t spi;
         int error = psp_dp_rx_spi_alloc_gen(&peer, row->association,
-                                            row->version, &spi, key, &gen);
+                                            row->version, &spi, key, &gen,
+                                            uuid);
         if (error) {
             rx_set_error(row, (error == ENOSPC
                                ? "no SPI left in the active generation: "
@@ -529,6 +644,7 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
         rx_put_key(row, key);
         explicit_bzero(key, sizeof key);
         rx_set_state(row, "active", NULL);
+        rx_keep_old(a, row, &peer);
         applied_rx_record(a, row, spi, &peer, gen);
         return;
     }
@@ -537,7 +653,7 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
         rx_set_error(row, "spi is allocated by ovs-vswitchd: clear it to "
                      "have one allocated");
         if (a) {
-            applied_rx_remove(a, true);
+            applied_rx_remove(a, row);
         }
         return;
     }
@@ -547,20 +663,53 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
     if (!generation_is_held(gen)) {
         rx_set_state(row, "stale", NULL);
         if (a) {
-            applied_rx_remove(a, false);
+            applied_rx_remove(a, row);
+        } else {
+            rx_put_old_spi(row, 0);
         }
         return;
     }
+
+    bool fresh = !a;
     if (!a || a->spi != spi || a->assoc != (uint64_t) row->association
         || a->version != row->version || a->generation != gen
         || !ipv6_addr_equals(&a->peer, &peer)) {
-        if (a && a->spi != spi) {
-            applied_rx_remove(a, true);
-            a = NULL;
+        /* The row is new to this process (it restarted), or the control
+         * plane changed it.  Its SPI may not be another row's: that one
+         * keeps it, and this row keeps what it had. */
+        struct uuid holder;
+        if (psp_dp_rx_bind(spi, &peer, row->association, row->version, uuid,
+                           &holder)) {
+            rx_set_claim_error(row, "spi", spi, &holder);
+            return;
         }
-        psp_dp_rx_bind(spi, &peer, row->association, row->version);
-        applied_rx_record(a, row, spi, &peer, gen);
+        if (a) {
+            /* What the row had goes: the SPI it moved from, if it moved,
+             * and the old SPI (unless it is now the SPI). */
+            if (a->spi != spi) {
+                psp_dp_rx_unbind(a->spi, uuid);
+            }
+            if (a->old_spi == spi) {
+                a->old_spi = 0;
+            }
+            rx_retire_old(a, row);
+        }
+        a = applied_rx_record(a, row, spi, &peer, gen);
     }
+
+    /* The old SPI is ovs-vswitchd's to write.  The control plane clears it
+     * to retire the old SPI early; any other change is undone. */
+    uint32_t row_old = row->n_old_spi ? row->old_spi[0] : 0;
+    if (fresh) {
+        rx_restore_old(a, row);
+    } else if (row_old != a->old_spi) {
+        if (!row_old) {
+            rx_retire_old(a, NULL);
+        } else {
+            rx_put_old_spi(row, a->old_spi);
+        }
+    }
+
     if (!row->sa_key || strlen(row->sa_key)
                         != 2 * psp_version_key_len(row->version)) {
         /* The key column is ephemeral: a restarted ovsdb-server lost it, or
@@ -573,6 +722,14 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
     rx_set_state(row, rx_generation_state(gen), NULL);
 }
 
+static bool
+rx_has_error(const struct ovsrec_psp_rx_sa *row)
+{
+    const char *state = smap_get(&row->status, "state");
+
+    return state && !strcmp(state, "error");
+}
+
 static void
 rx_run(bool all)
 {
@@ -583,7 +740,7 @@ rx_run(bool all)
         struct applied_rx_sa *a;
         HMAP_FOR_EACH_SAFE (a, node, &applied_rx) {
             if (!ovsrec_psp_rx_sa_get_for_uuid(idl, &a->uuid)) {
-                applied_rx_remove(a, true);
+                applied_rx_remove(a, NULL);
             }
         }
         OVSREC_PSP_RX_SA_FOR_EACH (row, idl) {
@@ -596,7 +753,7 @@ rx_run(bool all)
         if (ovsrec_psp_rx_sa_is_deleted(row)) {
             struct applied_rx_sa *a = applied_rx_find(&row->header_.uuid);
             if (a && !ovsrec_psp_rx_sa_get_for_uuid(idl, &a->uuid)) {
-                applied_rx_remove(a, true);
+                applied_rx_remove(a, NULL);
             }
         }
     }
@@ -607,24 +764,30 @@ rx_run(bool all)
     }
 }
 
-/* After the keys changed: each row's state, from its generation. */
+/* After the keys changed: each row's state, from its generation.  A
+ * rotation ends the old SPIs of re-keys done before it. */
 static void
 rx_mark_states(void)
 {
     const struct ovsrec_psp_rx_sa *row;
+    struct applied_rx_sa *a;
 
     OVSREC_PSP_RX_SA_FOR_EACH (row, idl) {
-        const char *state = smap_get(&row->status, "state");
-
-        if (row->n_spi && row->n_generation
-            && !(state && !strcmp(state, "error"))) {
+        if (row->n_spi && row->n_generation && !rx_has_error(row)) {
             rx_set_state(row, rx_generation_state(row->generation[0]), NULL);
             if (!generation_is_held(row->generation[0])) {
-                struct applied_rx_sa *a = applied_rx_find(&row->header_.uuid);
+                a = applied_rx_find(&row->header_.uuid);
                 if (a) {
-                    applied_rx_remove(a, false);
+                    applied_rx_remove(a, row);
                 }
             }
+        }
+    }
+
+    uint64_t active = psp_dp_active_generation();
+    HMAP_FOR_EACH (a, node, &applied_rx) {
+        if (a->old_spi && a->generation != active) {
+            rx_retire_old(a, ovsrec_psp_rx_sa_get_for_uuid(idl, &a->uuid));
         }
     }
     marked_keys_seq = psp_dp_keys_seq();

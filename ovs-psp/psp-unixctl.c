@@ -313,7 +313,10 @@ psp_unixctl_test_bind_spi(struct unixctl_conn *conn, int argc OVS_UNUSED,
                                     "SPI PEER KEY VERSION");
         return;
     }
-    psp_dp_test_bind_spi(spi, &peer, assoc, version);
+    if (psp_dp_test_bind_spi(spi, &peer, assoc, version)) {
+        unixctl_command_reply_error(conn, "SPI bound by a PSP_Rx_SA row");
+        return;
+    }
     unixctl_command_reply(conn, NULL);
 }
 

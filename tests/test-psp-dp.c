@@ -35,6 +35,7 @@
 #include "tests/ovstest.h"
 #include "packets.h"
 #include "util.h"
+#include "uuid.h"
 
 #include "psp-dp.h"
 #include "psp.h"
@@ -659,6 +660,76 @@ test_dp_offloads(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("offloads: ok\n");
 }
 
+static void
+count_binding(uint32_t spi OVS_UNUSED, const struct in6_addr *peer OVS_UNUSED,
+              uint64_t assoc OVS_UNUSED, enum psp_version version OVS_UNUSED,
+              void *n_)
+{
+    int *n = n_;
+
+    (*n)++;
+}
+
+static int
+n_unowned(void)
+{
+    int n = 0;
+
+    psp_dp_rx_unowned_walk(count_binding, &n);
+    return n;
+}
+
+/* SPI bindings: each has one owner, the only one that can change or remove
+ * it; those without an owner are listed, for whoever keeps them. */
+static void
+test_dp_bindings(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    uint8_t key[PSP_MAX_KEY_LEN];
+    struct uuid row1, row2, holder;
+    uint32_t spi, spi2;
+    uint64_t gen;
+
+    uuid_generate(&row1);
+    uuid_generate(&row2);
+    CHECK(!psp_dp_rx_spi_alloc_gen(&addr_a, 7, PSP_V0, &spi, key, &gen,
+                                   &row1));
+    CHECK(n_unowned() == 0);
+
+    /* Nobody else takes it over or removes it. */
+    memset(&holder, 0, sizeof holder);
+    CHECK(psp_dp_rx_bind(spi, &addr_b, 7, PSP_V0, &row2, &holder) == EBUSY);
+    CHECK(uuid_equals(&holder, &row1));
+    CHECK(psp_dp_rx_bind(spi, &addr_b, 7, PSP_V0, NULL, NULL) == EBUSY);
+    CHECK(!psp_dp_rx_unbind(spi, &row2));
+    CHECK(!psp_dp_rx_unbind(spi, NULL));
+
+    /* Its owner changes it, and removes it. */
+    CHECK(!psp_dp_rx_bind(spi, &addr_b, 8, PSP_V0, &row1, NULL));
+    struct ds d = DS_EMPTY_INITIALIZER;
+    psp_dp_format(&d, false);
+    CHECK(strstr(ds_cstr(&d), "peer=192.0.2.2 key=8 version=0"));
+    ds_destroy(&d);
+
+    /* One without an owner: listed, and the list's sequence number moves
+     * with it. */
+    uint64_t seq = psp_dp_rx_unowned_seq();
+    CHECK(!psp_dp_rx_spi_alloc(&addr_a, 9, PSP_V1, &spi2, key));
+    CHECK(psp_dp_rx_unowned_seq() != seq);
+    CHECK(n_unowned() == 1);
+    CHECK(psp_dp_rx_bind(spi2, &addr_a, 9, PSP_V1, &row1, &holder) == EBUSY);
+    CHECK(uuid_is_zero(&holder));
+
+    seq = psp_dp_rx_unowned_seq();
+    CHECK(psp_dp_rx_unbind(spi, &row1));
+    CHECK(psp_dp_rx_unowned_seq() == seq);
+    CHECK(psp_dp_rx_unbind(spi2, NULL));
+    CHECK(psp_dp_rx_unowned_seq() != seq);
+    CHECK(n_unowned() == 0);
+    CHECK(!psp_dp_rx_unbind(spi, &row1));
+    explicit_bzero(key, sizeof key);
+    printf("bindings: ok\n");
+}
+
 static const struct ovs_cmdl_command commands[] = {
     {"offloads", NULL, 0, 0, test_dp_offloads, OVS_RO},
     {"basic", NULL, 0, 0, test_dp_basic, OVS_RO},
@@ -666,6 +737,7 @@ static const struct ovs_cmdl_command commands[] = {
     {"big-buffers", NULL, 0, 0, test_dp_big_buffers, OVS_RO},
     {"vlan", NULL, 0, 0, test_dp_vlan, OVS_RO},
     {"errors", NULL, 0, 0, test_dp_errors, OVS_RO},
+    {"bindings", NULL, 0, 0, test_dp_bindings, OVS_RO},
     {NULL, NULL, 0, 0, NULL, OVS_RO},
 };
 
