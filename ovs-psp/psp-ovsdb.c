@@ -57,6 +57,7 @@ static bool resync;                     /* Process every row, not only the
                                          * changed ones. */
 static uint64_t published_keys_seq;
 static uint32_t published_spis_used;
+static uint64_t published_appctl_seq;   /* psp_dp_rx_unowned_seq(). */
 static uint64_t marked_keys_seq;        /* Rx states marked for this. */
 static long long int last_rotation;     /* Wall clock, ms; 0 = never. */
 static long long int next_stats;
@@ -112,6 +113,8 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
     ovsdb_idl_track_add_column(idl, &ovsrec_psp_col_master_keys);
     ovsdb_idl_add_column(idl, &ovsrec_psp_col_key_state);
     ovsdb_idl_track_add_column(idl, &ovsrec_psp_col_key_state);
+    ovsdb_idl_add_column(idl, &ovsrec_psp_col_appctl_spis);
+    ovsdb_idl_track_add_column(idl, &ovsrec_psp_col_appctl_spis);
     ovsdb_idl_add_column(idl, &ovsrec_psp_col_rotate_to);
     ovsdb_idl_add_column(idl, &ovsrec_psp_col_status);
     ovsdb_idl_omit_alert(idl, &ovsrec_psp_col_status);
@@ -228,6 +231,89 @@ psp_row_get(void)
     return row ? row : ovsrec_psp_insert(txn);
 }
 
+/* SPIs bound with no PSP_Rx_SA row (ovs-appctl psp/alloc-spi): kept in
+ * PSP's appctl_spis beside the master keys, so that a restarted
+ * ovs-vswitchd keeps them too.  Each is SPI -> "PEER ASSOCIATION VERSION",
+ * PEER "any" or an address. */
+struct appctl_spis {
+    int64_t *spis;
+    char **values;
+    size_t n, allocated;
+};
+
+static void
+appctl_spis_add(uint32_t spi, const struct in6_addr *peer, uint64_t assoc,
+                enum psp_version version, void *aux)
+{
+    struct appctl_spis *a = aux;
+    struct ds s = DS_EMPTY_INITIALIZER;
+
+    if (a->n >= a->allocated) {
+        a->spis = x2nrealloc(a->spis, &a->allocated, sizeof *a->spis);
+        a->values = xrealloc(a->values, a->allocated * sizeof *a->values);
+    }
+    if (ipv6_addr_is_set(peer)) {
+        ipv6_format_mapped(peer, &s);
+    } else {
+        ds_put_cstr(&s, "any");
+    }
+    ds_put_format(&s, " %"PRIu64" %d", assoc, version);
+    a->spis[a->n] = spi;
+    a->values[a->n++] = ds_steal_cstr(&s);
+}
+
+static void
+publish_appctl_spis(const struct ovsrec_psp *row)
+{
+    struct appctl_spis a = { .n = 0 };
+
+    published_appctl_seq = psp_dp_rx_unowned_seq();
+    psp_dp_rx_unowned_walk(appctl_spis_add, &a);
+    ovsrec_psp_set_appctl_spis(row, a.spis, (const char **) a.values, a.n);
+    for (size_t i = 0; i < a.n; i++) {
+        free(a.values[i]);
+    }
+    free(a.values);
+    free(a.spis);
+}
+
+/* Binds again the SPIs of 'row''s appctl_spis, after the master keys they
+ * were allocated under were taken over. */
+static void
+restore_appctl_spis(const struct ovsrec_psp *row)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < row->n_appctl_spis; i++) {
+        uint32_t spi = row->key_appctl_spis[i];
+        const char *value = row->value_appctl_spis[i];
+        char peer_s[INET6_ADDRSTRLEN + 1];
+        enum psp_spi_state state;
+        struct in6_addr peer;
+        unsigned int version;
+        uint64_t assoc;
+        int len = 0;
+
+        if (sscanf(value, "%46s %"SCNu64" %u%n", peer_s, &assoc, &version,
+                   &len) != 3 || value[len]
+            || !psp_dp_parse_addr(peer_s, true, &peer)
+            || !psp_version_is_valid(version)) {
+            VLOG_WARN("PSP: appctl_spis: SPI %"PRIu32": cannot parse \"%s\"",
+                      spi, value);
+            continue;
+        }
+        state = psp_dp_rx_spi_state(spi);
+        if ((state == PSP_SPI_ACTIVE || state == PSP_SPI_PREVIOUS)
+            && !psp_dp_rx_bind(spi, &peer, assoc, version, NULL, NULL)) {
+            n++;
+        }
+    }
+    if (n) {
+        VLOG_INFO("PSP: took over %"PRIuSIZE" SPIs allocated with "
+                  "ovs-appctl", n);
+    }
+}
+
 /* Writes the master keys, their state and status to the PSP row. */
 static void
 publish_keys(void)
@@ -274,6 +360,8 @@ publish_keys(void)
     published_keys_seq = psp_dp_keys_seq();
     published_spis_used = st.slots[st.active & 1].n_alloc;
     psp_mkeys_state_wipe(&st);
+
+    publish_appctl_spis(row);
 }
 
 /* The first time the database is there: takes over the master keys a
@@ -294,6 +382,9 @@ take_over_keys(void)
             last_rotation = lr ? strtoll(lr, NULL, 10) : 0;
             VLOG_INFO("PSP: took over master key generation %"PRIu64
                       " from the database", psp_dp_active_generation());
+            /* The import dropped every binding; the rows' come back as
+             * rx_run() applies them, these from here. */
+            restore_appctl_spis(row);
             return;
         }
         VLOG_WARN("PSP: master key state in the database is inconsistent, "
@@ -743,9 +834,27 @@ rx_run(bool all)
                 applied_rx_remove(a, NULL);
             }
         }
+
+        /* Rows with an error last: one whose SPI was refused because
+         * another row holds it must not get it now that, after a restart,
+         * nothing is bound yet. */
+        const struct ovsrec_psp_rx_sa **later = NULL;
+        size_t n_later = 0, allocated_later = 0;
         OVSREC_PSP_RX_SA_FOR_EACH (row, idl) {
-            rx_apply(row);
+            if (!rx_has_error(row)) {
+                rx_apply(row);
+            } else {
+                if (n_later >= allocated_later) {
+                    later = x2nrealloc(later, &allocated_later,
+                                       sizeof *later);
+                }
+                later[n_later++] = row;
+            }
         }
+        for (size_t i = 0; i < n_later; i++) {
+            rx_apply(later[i]);
+        }
+        free(later);
         return;
     }
 
@@ -1408,7 +1517,8 @@ psp_ovsdb_run(void)
      * ovs-vswitchd must know them), or the database lost them. */
     if (!psp || psp->n_master_keys != 2 || keys_written
         || published_keys_seq != psp_dp_keys_seq()
-        || published_spis_used != psp_dp_spis_used()) {
+        || published_spis_used != psp_dp_spis_used()
+        || published_appctl_seq != psp_dp_rx_unowned_seq()) {
         publish_keys();
     }
 
