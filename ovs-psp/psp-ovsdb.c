@@ -195,6 +195,14 @@ key_state_from_row(const struct ovsrec_psp *row, struct psp_mkeys_state *st)
         }
         v[i] = row->value_key_state[j];
     }
+    for (int i = 0; i < 2; i++) {
+        /* SPI counters are 32 bits: a larger value would wrap into one
+         * that looks consistent. */
+        const int64_t *w = &v[2 + 5 * i];
+        if (w[1] > UINT32_MAX || w[2] > UINT32_MAX || w[3] > UINT32_MAX) {
+            return false;
+        }
+    }
 
     st->active = v[0];
     st->rotations = v[1];
@@ -396,15 +404,17 @@ take_over_keys(void)
     const struct ovsrec_psp_rx_sa *rx;
     OVSREC_PSP_RX_SA_FOR_EACH (rx, idl) {
         if (rx->n_generation) {
-            max_gen = MAX(max_gen, rx->generation[0]);
+            max_gen = MAX(max_gen, (uint64_t) rx->generation[0]);
             n_lost += rx->n_spi > 0;
         }
     }
     if (row && row->n_key_state) {
-        const char *names = "active";
         for (size_t i = 0; i < row->n_key_state; i++) {
-            if (!strcmp(row->key_key_state[i], names)) {
-                max_gen = MAX(max_gen, row->value_key_state[i]);
+            /* A negative value (the column is any integer) would compare
+             * as a huge unsigned one. */
+            int64_t v = row->value_key_state[i];
+            if (!strcmp(row->key_key_state[i], "active") && v > 0) {
+                max_gen = MAX(max_gen, (uint64_t) v);
             }
         }
     }
