@@ -104,12 +104,14 @@ tests_fuzz_fuzz_miniflow_extract_LDADD = lib/libopenvswitch.la
 tests_fuzz_fuzz_miniflow_extract_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
 
 tests_fuzz_fuzz_psp_dp_pop_SOURCES = \
-	psp/tests/fuzz/fuzz-psp-dp-pop.c $(PSP_FUZZ_COMMON)
+	psp/tests/fuzz/fuzz-psp-dp-pop.c $(PSP_FUZZ_COMMON) \
+	psp/tests/fuzz/fuzz-psp-dp.c psp/tests/fuzz/fuzz-psp-dp.h
 tests_fuzz_fuzz_psp_dp_pop_LDADD = lib/libopenvswitch.la
 tests_fuzz_fuzz_psp_dp_pop_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
 
 tests_fuzz_fuzz_psp_dp_decrypt_SOURCES = \
-	psp/tests/fuzz/fuzz-psp-dp-decrypt.c $(PSP_FUZZ_COMMON)
+	psp/tests/fuzz/fuzz-psp-dp-decrypt.c $(PSP_FUZZ_COMMON) \
+	psp/tests/fuzz/fuzz-psp-dp.c psp/tests/fuzz/fuzz-psp-dp.h
 tests_fuzz_fuzz_psp_dp_decrypt_LDADD = lib/libopenvswitch.la
 tests_fuzz_fuzz_psp_dp_decrypt_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
 

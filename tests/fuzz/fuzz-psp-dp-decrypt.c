@@ -20,10 +20,8 @@
  * The packet goes the way the datapath takes it: miniflow_extract() first
  * (which sets its offsets and Ethernet padding), then the action, which a
  * flow may apply to any packet, then miniflow_extract() again on what it
- * made of it, as recirculation does.  The receiver has the spec's example
- * master keys (as the vectors do); SPI 0x12345678 is bound to any peer with
- * association 1, 0x9a345678 to 10.0.0.1 (the vectors' source) with 2.  With
- * the target's flag F_ASSOC the action asks for association 2.
+ * made of it, as recirculation does.  The receiver is fuzz-psp-dp.h's.
+ * With the target's flag F_ASSOC the action asks for association 2.
  *
  * Besides what ASan and UBSan catch, it checks that a packet decrypted is
  * the IP packet that was sealed (its IP header, protocol and length fixed,
@@ -37,29 +35,22 @@
 #include "csum.h"
 #include "dp-packet.h"
 #include "flow.h"
-#include "openvswitch/vlog.h"
 #include "packets.h"
 #include "psp-dp.h"
 
+#include "fuzz-psp-dp.h"
 #include "fuzz-psp.h"
 
-#define F_ASSOC 0x08
+#define F_ASSOC 0x10
 
 static struct fuzz_sealer sealer;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct in6_addr peer = in6_addr_mapped_ipv4(htonl(0x0a000001));
-
     (void) argc;
     (void) argv;
-    vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_OFF);
-    FUZZ_ASSERT(psp_dp_test_set_master_keys(fuzz_master_keys[0],
-                                            fuzz_master_keys[1]));
-    psp_dp_test_bind_spi(0x12345678, &in6addr_any, 1, PSP_V0);
-    psp_dp_test_bind_spi(0x9a345678, &peer, 2, PSP_V0);
-    fuzz_sealer_init(&sealer, NULL);
+    fuzz_dp_init(&sealer);
     return 0;
 }
 
@@ -103,6 +94,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *l4 = dp_packet_l4(p);
     size_t l4_ofs = l4 ? l4 - (const uint8_t *) dp_packet_data(p) : 0;
     bool v4 = flow.dl_type == htons(ETH_TYPE_IP);
+    struct in6_addr src = (v4 ? in6_addr_mapped_ipv4(flow.nw_src)
+                           : flow.ipv6_src);
+    uint64_t bound_assoc = 0;
     struct psp_hdr_info h;
     bool expect_ok = (f.sealed
                       && (v4 || flow.dl_type == htons(ETH_TYPE_IPV6))
@@ -119,9 +113,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       && !psp_hdr_parse(f.plain, f.psp_len, &h)
                       && h.next_hdr != PSP_NH_IPV4
                       && h.next_hdr != PSP_NH_IPV6
-                      && ((h.spi == 0x12345678 && !assoc_check)
-                          || (h.spi == 0x9a345678 && v4
-                              && flow.nw_src == htonl(0x0a000001))));
+                      && fuzz_dp_bound(h.spi, h.version, &src,
+                                       assoc_check ? &assoc : NULL,
+                                       &bound_assoc));
 
     struct psp_dp_rx_info info;
     enum psp_error error = psp_dp_decrypt(p, assoc_check ? &assoc : NULL,
@@ -152,7 +146,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t hlen = v4 ? 4 * (ip[0] & 15) : IPV6_HEADER_LEN;
 
             FUZZ_ASSERT(info.spi == h.spi && info.version == h.version
-                        && info.crypt_off == h.crypt_off);
+                        && info.crypt_off == h.crypt_off
+                        && info.assoc == bound_assoc);
             FUZZ_ASSERT(ip[v4 ? 9 : 6] == h.next_hdr);
             FUZZ_ASSERT(ip_len == hlen + h.payload_len);
             FUZZ_ASSERT(!memcmp(ip + hlen, f.plain + h.payload_ofs,

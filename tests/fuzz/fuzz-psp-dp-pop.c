@@ -25,13 +25,13 @@
  * tunnel terminates, then the pop if its flow is one that a psp tunnel
  * port's pop matches (IP, UDP, destination port 1000), then
  * miniflow_extract() again on what the pop made of it, as recirculation
- * does.  The receiver has the spec's example master keys (as
- * the vectors do); SPI 0x12345678 is bound to any peer, 0x9a345678 to
- * 10.0.0.1 (the vectors' source), so that the binding check both passes and
- * fails.  Besides what ASan and UBSan catch, it checks that a packet popped
- * is an inner IP packet of its own IP length, with its SPI's association
- * as tunnel key, and that an authentic packet sealed by the harness, with
- * a valid inner packet and a bound SPI, is not dropped. */
+ * does.  The receiver is fuzz-psp-dp.h's.
+ *
+ * Besides what ASan and UBSan catch, it checks that a packet popped is an
+ * inner IP packet of its own IP length, with its SPI's association as
+ * tunnel key, and that an authentic packet sealed by the harness, with a
+ * valid inner packet and an SPI bound for its sender and version, is not
+ * dropped. */
 
 #include <config.h>
 
@@ -40,10 +40,10 @@
 #include "dp-packet.h"
 #include "flow.h"
 #include "netdev-psp.h"
-#include "openvswitch/vlog.h"
 #include "packets.h"
 #include "psp-dp.h"
 
+#include "fuzz-psp-dp.h"
 #include "fuzz-psp.h"
 
 static struct fuzz_sealer sealer;
@@ -51,16 +51,9 @@ static struct fuzz_sealer sealer;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct in6_addr peer = in6_addr_mapped_ipv4(htonl(0x0a000001));
-
     (void) argc;
     (void) argv;
-    vlog_set_levels(NULL, VLF_ANY_DESTINATION, VLL_OFF);
-    FUZZ_ASSERT(psp_dp_test_set_master_keys(fuzz_master_keys[0],
-                                            fuzz_master_keys[1]));
-    psp_dp_test_bind_spi(0x12345678, &in6addr_any, 1, PSP_V0);
-    psp_dp_test_bind_spi(0x9a345678, &peer, 2, PSP_V0);
-    fuzz_sealer_init(&sealer, NULL);
+    fuzz_dp_init(&sealer);
     return 0;
 }
 
@@ -151,6 +144,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t udp_len = (udp[4] << 8) | udp[5];
     const uint8_t *ip = dp_packet_l3(p);
     bool v4 = flow.dl_type == htons(ETH_TYPE_IP);
+    struct in6_addr src = (v4 ? in6_addr_mapped_ipv4(flow.nw_src)
+                           : flow.ipv6_src);
+    uint64_t bound_assoc = 0;
     struct psp_hdr_info h;
     bool expect_ok = (f.sealed
                       && udp_ofs + UDP_HEADER_LEN == f.psp_ofs
@@ -159,9 +155,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       && (!(udp[6] | udp[7]) || f.flags & FUZZ_F_FIX_LEN)
                       && (v4 ? ip[0] == 0x45 : ip[0] >> 4 == 6)
                       && !psp_hdr_parse(f.plain, f.psp_len, &h)
-                      && (h.spi == 0x12345678
-                          || (h.spi == 0x9a345678 && v4
-                              && flow.nw_src == htonl(0x0a000001)))
+                      && fuzz_dp_bound(h.spi, h.version, &src, NULL,
+                                       &bound_assoc)
                       && inner_valid(f.plain + h.payload_ofs, h.payload_len,
                                      h.next_hdr));
     fuzz_frame_destroy(&f);
@@ -185,7 +180,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             inner_v4 ? PSP_NH_IPV4 : PSP_NH_IPV6));
     FUZZ_ASSERT(p->md.tunnel.flags & FLOW_TNL_F_KEY);
     uint64_t assoc = ntohll(p->md.tunnel.tun_id);
-    FUZZ_ASSERT(assoc == 1 || assoc == 2);
+    FUZZ_ASSERT(assoc >= 1 && assoc <= 6);
+    FUZZ_ASSERT(!expect_ok || assoc == bound_assoc);
 
     /* Recirculated, it is extracted again. */
     miniflow_extract(p, &m.mf);

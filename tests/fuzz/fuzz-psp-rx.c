@@ -32,7 +32,9 @@
  * psp_rx() must accept it exactly when its SPI's state allows, and give back
  * the bytes that were sealed.  With F_TAMPER one bit of the sealed packet
  * is flipped, and psp_rx() must refuse it.  A packet refused for its ICV
- * must have nothing decrypted left in it. */
+ * must have nothing decrypted left in it.  With F_TWO_STEPS the packet goes
+ * through psp_rx_parse() then psp_rx_open(), as the datapath does, instead
+ * of psp_rx(), with the same checks. */
 
 #include "fuzz-psp.h"
 
@@ -42,6 +44,7 @@
 #define F_SEAL 0x01
 #define F_TRACKED 0x02
 #define F_TAMPER 0x04
+#define F_TWO_STEPS 0x08
 #define CTL_LEN 3
 
 static struct psp_mkeys *static_mk, *tracked_mk;
@@ -142,7 +145,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     struct psp_hdr_info h;
-    enum psp_error error = psp_rx(cc, mk, pkt, len, &h);
+    enum psp_error error;
+    if (flags & F_TWO_STEPS) {
+        error = psp_rx_parse(mk, pkt, len, &h);
+        if (!error) {
+            bool derived;
+
+            error = psp_rx_open(cc, mk, pkt, len, &h, &derived);
+        }
+    } else {
+        error = psp_rx(cc, mk, pkt, len, &h);
+    }
     FUZZ_ASSERT(error < PSP_N_ERRORS);
 
     if (error == PSP_OK) {

@@ -59,6 +59,7 @@ void
 fuzz_sealer_init(struct fuzz_sealer *s, const struct psp_mkeys *mk)
 {
     s->mk = mk;
+    s->bound_spis = NULL;
     s->cc = psp_crypto_create(SEAL_CACHE_SIZE);
     if (!s->cc) {
         fuzz_fail(__FILE__, __LINE__, "psp_crypto_create()");
@@ -324,7 +325,18 @@ fuzz_frame_build(const uint8_t *data, size_t size, struct fuzz_sealer *sealer,
             if (!plain) {
                 abort();
             }
-            memcpy(plain, buf + psp_ofs, psp_len);
+            uint8_t *psp = buf + psp_ofs;
+            unsigned int version = psp_len >= 8 ? (psp[3] >> 2) & 0xf : 0;
+            if (flags & FUZZ_F_BOUND_SPI && sealer->bound_spis
+                && psp_len >= 8 && version < PSP_N_VERSIONS) {
+                uint32_t spi = sealer->bound_spis[version];
+
+                psp[4] = spi >> 24;
+                psp[5] = spi >> 16;
+                psp[6] = spi >> 8;
+                psp[7] = spi;
+            }
+            memcpy(plain, psp, psp_len);
             if (fuzz_seal(sealer, buf + psp_ofs, psp_len)) {
                 f->sealed = true;
                 f->psp_ofs = psp_ofs;

@@ -59,6 +59,8 @@ extern const uint8_t fuzz_master_keys[2][PSP_MASTER_KEY_LEN];
 struct fuzz_sealer {
     const struct psp_mkeys *mk;         /* Null: 'fuzz_master_keys'. */
     struct psp_crypto *cc;
+    const uint32_t *bound_spis;         /* For FUZZ_F_BOUND_SPI, by
+                                         * version (0 to 3), or null. */
 };
 void fuzz_sealer_init(struct fuzz_sealer *, const struct psp_mkeys *);
 
@@ -90,7 +92,11 @@ bool fuzz_seal(struct fuzz_sealer *, uint8_t *pkt, size_t len);
                                  * and UDP checksum (if not 0) made right. */
 #define FUZZ_F_SEAL 0x02        /* A PSP packet to UDP port 1000 sealed. */
 #define FUZZ_F_L3 0x04          /* See above. */
-#define FUZZ_F_TARGET 0xf8      /* The target's own bits. */
+#define FUZZ_F_BOUND_SPI 0x08   /* With FUZZ_F_SEAL, the SPI replaced by
+                                 * the sealer's 'bound_spis' for the
+                                 * packet's version (0 to 3), before it
+                                 * is sealed. */
+#define FUZZ_F_TARGET 0xf0      /* The target's own bits. */
 
 struct fuzz_frame {
     uint8_t flags;              /* Byte 0. */

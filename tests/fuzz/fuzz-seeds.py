@@ -32,6 +32,7 @@ import sys
 F_FIX_LEN = 0x01
 F_SEAL = 0x02
 F_L3 = 0x04
+F_BOUND_SPI = 0x08
 
 
 def read_pcap(path):
@@ -145,6 +146,8 @@ def main():
             add("fuzz-psp-rx", seed + "-seal", bytes([0x01, 0, 0]) + plain)
             add("fuzz-psp-rx", seed + "-seal-tracked",
                 bytes([0x03, 0, 0]) + plain)
+            add("fuzz-psp-rx", seed + "-seal-two-steps",
+                bytes([0x09, 0, 0]) + plain)
 
             for target in ("fuzz-miniflow-extract",
                            "fuzz-psp-dp-pop" if v.tunnel
@@ -153,6 +156,8 @@ def main():
                 add(target, seed + "-seal", ctl(F_SEAL) + plain_frame)
                 add(target, seed + "-seal-fix",
                     ctl(F_SEAL | F_FIX_LEN) + plain_frame)
+                add(target, seed + "-seal-bound",
+                    ctl(F_SEAL | F_BOUND_SPI) + plain_frame)
 
             # ovs-psp-pcap: decrypt the vector; encrypt its cleartext with
             # the vector's settings.
