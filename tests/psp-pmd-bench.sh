@@ -52,8 +52,12 @@ secs=${2:-3}
 work=${PSP_BENCH_DIR:-/tmp/ovs-psp-pmd-bench}
 ns=psp-pmd-bench
 sizes="64 512 1400"
-keys_file=$(cd "$(dirname "$0")/.." && pwd)/../shared/vectors/keys/master_keys.cfg
-keys_file=${PSP_KEYS:-$keys_file}
+if test -z "$PSP_KEYS"; then
+    python3 "$(dirname "$0")/psp-make-vectors.py" "$work.vectors" 2>/dev/null \
+        || test -d "$work.vectors"
+    PSP_KEYS=$work.vectors/keys/master_keys.cfg
+fi
+keys_file=$PSP_KEYS
 PATH=$build/utilities:$build/vswitchd:$build/ovsdb:$PATH
 
 on() { ip netns exec "$ns" env OVS_RUNDIR="$work" OVS_LOGDIR="$work" \

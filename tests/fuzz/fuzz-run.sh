@@ -17,8 +17,8 @@
 #
 # usage: fuzz-run.sh BINDIR WORKDIR RUNS SECONDS TARGET...
 #
-# Writes seeds made from the vectors ($PSP_VECTORS, by default
-# ../shared/vectors beside this tree) to WORKDIR/seeds, then runs each
+# Writes seeds made from the vectors ($PSP_VECTORS, by default those that
+# tests/psp-make-vectors.py makes in WORKDIR/vectors) to WORKDIR/seeds, then runs each
 # TARGET (BINDIR/TARGET) with libFuzzer for RUNS runs (-1: no limit) and at
 # most SECONDS seconds (0: no limit), growing its corpus in
 # WORKDIR/corpus/TARGET (kept from run to run), its log in
@@ -42,7 +42,9 @@ seconds=$4
 shift 4
 
 here=$(cd "$(dirname "$0")" && pwd)
-vectors=${PSP_VECTORS:-$here/../../../shared/vectors}
+vectors=${PSP_VECTORS:-$work/vectors}
+test -n "$PSP_VECTORS" || test -d "$vectors" \
+    || python3 "$here/../psp-make-vectors.py" "$vectors"
 if ! ls "$vectors"/encrypted/*.pcap >/dev/null 2>&1; then
     echo "$0: PSP vectors not found in $vectors (set PSP_VECTORS)" >&2
     exit 2
