@@ -386,51 +386,61 @@ psp_error_name(enum psp_error error)
 }
 
 enum psp_error_class
-psp_error_class(enum psp_error error)
+psp_error_class(enum psp_error error, enum psp_dir dir)
 {
-    switch (error) {
-    case PSP_OK:
+    if (error == PSP_OK || error >= PSP_N_ERRORS) {
         return PSP_EC_NONE;
+    }
+    if (dir == PSP_DIR_TX) {
+        /* The spec has one transmit error counter: whatever went wrong, the
+         * packet was not sent. */
+        return PSP_EC_TX_ERROR;
+    }
+
+    switch (error) {
     case PSP_E_TRUNCATED:
     case PSP_E_HDR_EXT_LEN:
     case PSP_E_CRYPT_OFF:
     case PSP_E_NOT_PSP:
     case PSP_E_INNER:
         return PSP_EC_RX_ERROR;
+    case PSP_E_STALE:
+        return PSP_EC_RX_STALE;
+    case PSP_E_AUTH:
+        return PSP_EC_RX_AUTH;
     case PSP_E_FIXED_BIT:
     case PSP_E_VERSION:
     case PSP_E_SPI:
     case PSP_E_UNKNOWN_SPI:
     case PSP_E_GMAC_OFFSET:
     case PSP_E_UNBOUND_SPI:
+    case PSP_E_KEY_VERSION:
     case PSP_E_CRYPTO:
-        return PSP_EC_RX_BAD;
-    case PSP_E_STALE:
-        return PSP_EC_RX_STALE;
-    case PSP_E_AUTH:
-        return PSP_EC_RX_AUTH;
     case PSP_E_NO_SA:
     case PSP_E_NO_ROOM:
-    case PSP_E_KEY_VERSION:
     case PSP_E_SA_STALE:
     case PSP_E_TX_INNER:
     case PSP_E_TX_TOO_BIG:
     case PSP_E_TX_UNSUPPORTED:
-        return PSP_EC_TX_ERROR;
+    case PSP_OK:
     case PSP_N_ERRORS:
+        /* Other: "rx bad packets" (a key that does not fit, the cipher
+         * library failing).  The transmit-only reasons never happen on
+         * receive. */
         break;
     }
     return PSP_EC_RX_BAD;
 }
 
 void
-psp_stats_count_error(struct psp_stats *stats, enum psp_error error)
+psp_stats_count_error(struct psp_stats *stats, enum psp_error error,
+                      enum psp_dir dir)
 {
     if (error <= PSP_OK || error >= PSP_N_ERRORS) {
         return;
     }
     stats->errors[error]++;
-    switch (psp_error_class(error)) {
+    switch (psp_error_class(error, dir)) {
     case PSP_EC_NONE:
         break;
     case PSP_EC_RX_ERROR:

@@ -67,7 +67,8 @@ size_t psp_version_key_len(enum psp_version);
 const char *psp_version_name(enum psp_version);
 
 /* Every reason a packet can fail, each one its own counter.  psp_error_class()
- * maps each to the spec's counter that it also counts in. */
+ * maps each, with the direction of the packet, to the spec's counter that it
+ * also counts in. */
 enum psp_error {
     PSP_OK = 0,
 
@@ -116,6 +117,14 @@ enum psp_error {
 
 const char *psp_error_name(enum psp_error);       /* e.g. "auth-failure" */
 
+/* Which way a packet was going when it failed: some errors (a cipher
+ * failure, a key that does not fit) happen either way, and count in the
+ * spec's counter of their direction. */
+enum psp_dir {
+    PSP_DIR_RX,
+    PSP_DIR_TX,
+};
+
 /* The spec's counters (PSP Architecture Specification, p.20), with the
  * stale-generation and key rotation counters that Linux adds, and one
  * counter per failure reason. */
@@ -143,8 +152,12 @@ enum psp_error_class {
     PSP_EC_RX_AUTH,
     PSP_EC_TX_ERROR,
 };
-enum psp_error_class psp_error_class(enum psp_error);
-void psp_stats_count_error(struct psp_stats *, enum psp_error);
+
+/* Every error of a packet being sent counts in "tx error packets"; an error
+ * of a packet received counts in one of the receive counters, by its
+ * kind. */
+enum psp_error_class psp_error_class(enum psp_error, enum psp_dir);
+void psp_stats_count_error(struct psp_stats *, enum psp_error, enum psp_dir);
 void psp_stats_add(struct psp_stats *dst, const struct psp_stats *src);
 
 /* Count one packet received or sent; 'psp_len' is the PSP packet's length

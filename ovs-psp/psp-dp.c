@@ -982,7 +982,8 @@ static enum psp_error
 psp_dp_count(struct psp_dp_thread *t, bool tx, enum psp_error error)
 {
     if (error) {
-        psp_stats_count_error(&t->stats, error);
+        psp_stats_count_error(&t->stats, error,
+                              tx ? PSP_DIR_TX : PSP_DIR_RX);
         if (tx) {
             COVERAGE_INC(psp_tx_drop);
         } else {

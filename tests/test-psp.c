@@ -731,35 +731,46 @@ test_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
 static void
 test_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
-    struct psp_stats s, sum;
+    struct psp_stats rx, tx, sum;
 
-    memset(&s, 0, sizeof s);
+    /* Each reason counts once, in its own counter and in one of the spec's:
+     * on receive by its kind, on transmit always "tx error packets" (a
+     * cipher failure is not a bad packet received). */
+    memset(&rx, 0, sizeof rx);
+    memset(&tx, 0, sizeof tx);
     for (int e = 1; e < PSP_N_ERRORS; e++) {
-        psp_stats_count_error(&s, e);
-        CHECK(s.errors[e] == 1);
+        psp_stats_count_error(&rx, e, PSP_DIR_RX);
+        psp_stats_count_error(&tx, e, PSP_DIR_TX);
+        CHECK(rx.errors[e] == 1 && tx.errors[e] == 1);
         CHECK(strcmp(psp_error_name(e), "unknown-error"));
+        CHECK(psp_error_class(e, PSP_DIR_TX) == PSP_EC_TX_ERROR);
+        CHECK(psp_error_class(e, PSP_DIR_RX) != PSP_EC_TX_ERROR);
     }
-    psp_stats_count_error(&s, PSP_OK);
-    psp_stats_count_error(&s, PSP_N_ERRORS);
-    CHECK(s.rx_auth_fail == 1);
-    CHECK(s.rx_stale == 1);
-    CHECK(s.rx_error == 5);     /* Truncated, ext len, offset, not-psp,
+    psp_stats_count_error(&rx, PSP_OK, PSP_DIR_RX);
+    psp_stats_count_error(&rx, PSP_N_ERRORS, PSP_DIR_RX);
+    CHECK(psp_error_class(PSP_E_CRYPTO, PSP_DIR_TX) == PSP_EC_TX_ERROR);
+    CHECK(psp_error_class(PSP_E_CRYPTO, PSP_DIR_RX) == PSP_EC_RX_BAD);
+    CHECK(psp_error_class(PSP_E_KEY_VERSION, PSP_DIR_RX) == PSP_EC_RX_BAD);
+    CHECK(rx.rx_auth_fail == 1);
+    CHECK(rx.rx_stale == 1);
+    CHECK(rx.rx_error == 5);    /* Truncated, ext len, offset, not-psp,
                                  * inner. */
-    CHECK(s.rx_bad == 7);       /* Fixed bit, version, SPI, unknown SPI,
-                                 * GMAC offset, unbound SPI, crypto. */
-    CHECK(s.tx_error == 7);     /* No SA, no room, key version, stale SA,
-                                 * bad inner packet, too big,
-                                 * unsupported. */
+    CHECK(rx.rx_bad == PSP_N_ERRORS - 1 - 7);
+    CHECK(rx.tx_error == 0);
+    CHECK(tx.tx_error == PSP_N_ERRORS - 1);
+    CHECK(!tx.rx_error && !tx.rx_bad && !tx.rx_stale && !tx.rx_auth_fail);
+
     /* Bytes from after the IV (VC included) to the end of the payload. */
-    psp_stats_count_rx(&s, 16 + 8 + 100 + 16);
-    psp_stats_count_rx(&s, 16 + 0 + 16);
-    psp_stats_count_tx(&s, 16 + 1400 + 16);
-    CHECK(s.rx_packets == 2 && s.rx_bytes == 108);
-    CHECK(s.tx_packets == 1 && s.tx_bytes == 1400);
+    psp_stats_count_rx(&rx, 16 + 8 + 100 + 16);
+    psp_stats_count_rx(&rx, 16 + 0 + 16);
+    psp_stats_count_tx(&rx, 16 + 1400 + 16);
+    CHECK(rx.rx_packets == 2 && rx.rx_bytes == 108);
+    CHECK(rx.tx_packets == 1 && rx.tx_bytes == 1400);
     memset(&sum, 0, sizeof sum);
-    psp_stats_add(&sum, &s);
-    psp_stats_add(&sum, &s);
-    CHECK(sum.rx_bad == 14 && sum.errors[PSP_E_AUTH] == 2);
+    psp_stats_add(&sum, &rx);
+    psp_stats_add(&sum, &tx);
+    CHECK(sum.rx_bad == rx.rx_bad && sum.tx_error == tx.tx_error);
+    CHECK(sum.errors[PSP_E_AUTH] == 2 && sum.rx_packets == 2);
     printf("counters: ok\n");
 }
 
