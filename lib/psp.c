@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -33,6 +34,8 @@
 #ifdef PSP_WITH_IPSEC_MB
 #include <intel-ipsec-mb.h>
 #endif
+
+static void psp_crypto_forget_uid(uint64_t uid, bool tx_key);
 
 /* Process-wide unique identifiers for keys and master key generations: the
  * tags of the per-thread key schedule caches. */
@@ -66,6 +69,14 @@ struct psp_secure_block {
 static pthread_mutex_t secure_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct psp_secure_block *secure_free[PSP_SECURE_N_CLASSES];
 static size_t secure_arena_size[PSP_SECURE_N_CLASSES]; /* The next one's. */
+
+/* Every arena, for psp_secure_mem_contains(). */
+struct psp_secure_arena {
+    struct psp_secure_arena *next;
+    uint8_t *base;
+    size_t size;
+};
+static struct psp_secure_arena *secure_arenas;
 
 static size_t
 psp_secure_class_size(int class)
@@ -139,6 +150,14 @@ psp_secure_grow(int class)
     secure_arena_size[class] = (size < PSP_SECURE_ARENA_MAX ? 2 * size
                                 : PSP_SECURE_ARENA_MAX);
 
+    struct psp_secure_arena *a = malloc(sizeof *a);
+    if (a) {
+        a->base = arena;
+        a->size = size;
+        a->next = secure_arenas;
+        secure_arenas = a;
+    }
+
     for (size_t ofs = size; ofs >= block; ofs -= block) {
         struct psp_secure_block *b = (void *) (arena + ofs - block);
         b->next = secure_free[class];
@@ -185,6 +204,42 @@ psp_secure_free(void *p, size_t size)
     b->next = secure_free[class];
     secure_free[class] = b;
     pthread_mutex_unlock(&secure_mutex);
+}
+
+/* Whether the 'size' bytes at 'hay' hold the 'n' bytes at 'needle'. */
+static bool
+mem_contains(const uint8_t *hay, size_t size, const uint8_t *needle,
+             size_t n)
+{
+    if (!n) {
+        return true;
+    }
+    for (size_t i = 0; i + n <= size; ) {
+        const uint8_t *q = memchr(hay + i, needle[0], size - n + 1 - i);
+
+        if (!q) {
+            break;
+        }
+        if (!memcmp(q, needle, n)) {
+            return true;
+        }
+        i = q - hay + 1;
+    }
+    return false;
+}
+
+bool
+psp_secure_mem_contains(const void *p, size_t n)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&secure_mutex);
+    for (const struct psp_secure_arena *a = secure_arenas; a && !found;
+         a = a->next) {
+        found = mem_contains(a->base, a->size, p, n);
+    }
+    pthread_mutex_unlock(&secure_mutex);
+    return found;
 }
 
 /* OpenSSL's memory.  Each block starts with its size, for free() and
@@ -661,8 +716,17 @@ psp_key_init(struct psp_key *key, enum psp_version version,
 }
 
 void
+psp_key_forget(const struct psp_key *key)
+{
+    if (key->id) {
+        psp_crypto_forget_uid(key->id, true);
+    }
+}
+
+void
 psp_key_wipe(struct psp_key *key)
 {
+    psp_key_forget(key);
     OPENSSL_cleanse(key, sizeof *key);
 }
 
@@ -780,12 +844,17 @@ struct psp_mkeys {
     psp_postpone_fn *postpone;
 };
 
+/* Frees 'gen', once no thread can use it (after an RCU grace period, when
+ * it was replaced), with the keys that threads' caches derived from it. */
 static void
 psp_mkey_gen_free(void *gen_)
 {
     struct psp_mkey_gen *gen = gen_;
 
-    psp_secure_free(gen, sizeof *gen);
+    if (gen) {
+        psp_crypto_forget_uid(gen->uid, false);
+        psp_secure_free(gen, sizeof *gen);
+    }
 }
 
 static struct psp_mkey_gen *
@@ -1141,8 +1210,18 @@ psp_mkeys_derive(const struct psp_mkeys *mk, uint32_t spi,
  * functions below: begin (nonce and AAD), update (in place or not), end
  * (write or check the tag). */
 
+/* An entry is its thread's, but for the wiping of a key that is gone
+ * (psp_crypto_forget_uid()), which another thread does: it takes the entry
+ * by swapping its 'tag_a' from the key's uid to PSP_CACHE_BUSY, wipes it,
+ * and sets 'tag_a' to 0.  It only takes entries of keys that no thread can
+ * use any more, so that it never takes an entry from under a seal or an
+ * open; the owner refills an entry only after swapping its 'tag_a' (from
+ * anything but PSP_CACHE_BUSY) to 0, so that the two never both write an
+ * entry. */
+#define PSP_CACHE_BUSY UINT64_MAX
+
 struct psp_cache_entry {
-    uint64_t tag_a;             /* Key uid or generation uid; 0 = empty. */
+    atomic_uint_least64_t tag_a; /* Key uid or generation uid; 0 = empty. */
     uint64_t tag_b;             /* 0 for a key; SPI and version for rx. */
 #ifdef PSP_WITH_IPSEC_MB
     struct gcm_key_data *kd;    /* In key memory (psp_secure_zalloc()). */
@@ -1154,6 +1233,8 @@ struct psp_cache_entry {
 };
 
 struct psp_crypto {
+    struct psp_crypto *next;    /* In 'all_crypto'. */
+    struct psp_crypto **prevp;
     struct psp_cache_entry *entries;
     uint32_t mask;
 #ifdef PSP_WITH_IPSEC_MB
@@ -1177,6 +1258,13 @@ struct psp_gcm_op {
 #endif
     bool enc;
 };
+
+/* Every thread's cipher state, for psp_crypto_forget_uid(). */
+static pthread_mutex_t crypto_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct psp_crypto *all_crypto;
+
+/* psp_crypto_test_fail_loads(). */
+static atomic_uint fail_loads;
 
 const char *
 psp_crypto_impl(void)
@@ -1220,6 +1308,15 @@ psp_crypto_create(unsigned int cache_entries)
         psp_crypto_destroy(cc);
         return NULL;
     }
+
+    pthread_mutex_lock(&crypto_mutex);
+    cc->next = all_crypto;
+    if (all_crypto) {
+        all_crypto->prevp = &cc->next;
+    }
+    cc->prevp = &all_crypto;
+    all_crypto = cc;
+    pthread_mutex_unlock(&crypto_mutex);
     return cc;
 }
 
@@ -1227,6 +1324,14 @@ void
 psp_crypto_destroy(struct psp_crypto *cc)
 {
     if (cc) {
+        if (cc->prevp) {
+            pthread_mutex_lock(&crypto_mutex);
+            *cc->prevp = cc->next;
+            if (cc->next) {
+                cc->next->prevp = cc->prevp;
+            }
+            pthread_mutex_unlock(&crypto_mutex);
+        }
         if (cc->entries) {
             for (uint32_t i = 0; i <= cc->mask; i++) {
 #ifdef PSP_WITH_IPSEC_MB
@@ -1267,6 +1372,59 @@ psp_cache_hash(uint64_t a, uint64_t b)
     return x >> 32;
 }
 
+void
+psp_crypto_test_fail_loads(unsigned int n)
+{
+    atomic_store(&fail_loads, n);
+}
+
+/* Wipes the key that 'e' holds: its owner uses it no more, and the caller
+ * took it (its 'tag_a' is PSP_CACHE_BUSY). */
+static void
+psp_cache_entry_wipe(struct psp_cache_entry *e)
+{
+#ifdef PSP_WITH_IPSEC_MB
+    if (e->kd) {
+        OPENSSL_cleanse(e->kd, sizeof *e->kd);
+    }
+#else
+    if (e->ctx) {
+        /* Frees the cipher's state, key schedule and GHASH key, which
+         * OpenSSL wipes as it frees them. */
+        EVP_CIPHER_CTX_reset(e->ctx);
+    }
+    e->cipher = NULL;
+#endif
+}
+
+/* Wipes, in every thread's cache, the keys of a key (if 'tx_key') or of a
+ * master key generation of uid 'uid', which no thread can use any more. */
+static void
+psp_crypto_forget_uid(uint64_t uid, bool tx_key)
+{
+    pthread_mutex_lock(&crypto_mutex);
+    for (struct psp_crypto *cc = all_crypto; cc; cc = cc->next) {
+        /* A key has one entry it can be in; a generation's keys may be in
+         * any. */
+        uint32_t first = tx_key ? psp_cache_hash(uid, 0) & cc->mask : 0;
+        uint32_t last = tx_key ? first : cc->mask;
+
+        for (uint32_t i = first; i <= last; i++) {
+            struct psp_cache_entry *e = &cc->entries[i];
+            uint64_t tag = uid;
+
+            if (atomic_load_explicit(&e->tag_a, memory_order_relaxed) == uid
+                && atomic_compare_exchange_strong_explicit(
+                       &e->tag_a, &tag, PSP_CACHE_BUSY,
+                       memory_order_acquire, memory_order_relaxed)) {
+                psp_cache_entry_wipe(e);
+                atomic_store_explicit(&e->tag_a, 0, memory_order_release);
+            }
+        }
+    }
+    pthread_mutex_unlock(&crypto_mutex);
+}
+
 /* Returns the cached entry for tag (a, b), or null with '*entryp' set to
  * the entry to fill. */
 static inline struct psp_cache_entry *
@@ -1275,7 +1433,8 @@ psp_cache_lookup(struct psp_crypto *cc, uint64_t a, uint64_t b,
 {
     struct psp_cache_entry *e = &cc->entries[psp_cache_hash(a, b) & cc->mask];
 
-    if (e->tag_a == a && e->tag_b == b) {
+    if (atomic_load_explicit(&e->tag_a, memory_order_relaxed) == a
+        && e->tag_b == b) {
         cc->hits++;
         return e;
     }
@@ -1289,7 +1448,26 @@ static struct psp_cache_entry *
 psp_cache_fill(struct psp_crypto *cc, struct psp_cache_entry *e,
                uint64_t a, uint64_t b, const uint8_t *key, size_t len)
 {
-    e->tag_a = 0;
+    /* Takes the entry back from what it held, unless another thread is
+     * wiping it: that takes no longer than a memset. */
+    uint64_t old = atomic_load_explicit(&e->tag_a, memory_order_relaxed);
+    for (;;) {
+        if (old == PSP_CACHE_BUSY) {
+            sched_yield();
+            old = atomic_load_explicit(&e->tag_a, memory_order_relaxed);
+        } else if (atomic_compare_exchange_weak_explicit(
+                       &e->tag_a, &old, 0, memory_order_acquire,
+                       memory_order_relaxed)) {
+            break;
+        }
+    }
+
+    unsigned int n_fail = atomic_load_explicit(&fail_loads,
+                                               memory_order_relaxed);
+    if (n_fail && atomic_compare_exchange_strong(&fail_loads, &n_fail,
+                                                 n_fail - 1)) {
+        return NULL;
+    }
 #ifdef PSP_WITH_IPSEC_MB
     if (!e->kd) {
         e->kd = psp_secure_zalloc(sizeof *e->kd);
@@ -1323,8 +1501,8 @@ psp_cache_fill(struct psp_crypto *cc, struct psp_cache_entry *e,
     }
     e->cipher = cipher;
 #endif
-    e->tag_a = a;
     e->tag_b = b;
+    atomic_store_explicit(&e->tag_a, a, memory_order_release);
     return e;
 }
 

@@ -235,7 +235,16 @@ struct psp_key {
 
 bool psp_key_init(struct psp_key *, enum psp_version,
                   const uint8_t *bytes, size_t len);
+
+/* Wipes 'key', and its expanded key from every thread's cache
+ * (psp_key_forget()). */
 void psp_key_wipe(struct psp_key *);
+
+/* Removes the expanded key of 'key' from the cache of every thread
+ * ("struct psp_crypto"), wiping it.  Call it once no thread can use 'key'
+ * any more (after an RCU grace period), and before 'key' is freed: a cache
+ * keeps what it expanded until something else takes its place. */
+void psp_key_forget(const struct psp_key *);
 
 /* Derives the SA key for 'spi' and 'version' from 'master' (NIST SP 800-108
  * counter mode, AES-256-CMAC, computed by OpenSSL's KBKDF).  The label is
@@ -271,6 +280,10 @@ uint64_t psp_iv_gen_peek(const struct psp_iv_gen *);
  * when out of memory. */
 void *psp_secure_zalloc(size_t);
 void psp_secure_free(void *, size_t);
+
+/* For tests: whether key memory holds the 'n' bytes at 'p' anywhere, in a
+ * block in use or free. */
+bool psp_secure_mem_contains(const void *p, size_t n);
 
 /* Makes OpenSSL take all its memory from memory that is never in a core
  * dump and wiped when freed: its cipher contexts hold expanded keys.  Must
@@ -433,6 +446,10 @@ enum psp_error psp_rx_open(struct psp_crypto *, const struct psp_mkeys *,
 /* Cache statistics, for tests and benchmarks. */
 void psp_crypto_cache_stats(const struct psp_crypto *,
                             uint64_t *hits, uint64_t *misses);
+
+/* For tests: the next 'n' keys loaded into a cache, by any thread, fail as
+ * if the cipher library had failed (PSP_E_CRYPTO). */
+void psp_crypto_test_fail_loads(unsigned int n);
 
 #ifdef __cplusplus
 }

@@ -297,9 +297,13 @@ tx_sa_lookup(struct psp_dp_thread *t, const struct in6_addr *remote,
     return NULL;
 }
 
+/* Frees 'sa', which no thread can use any more (it is postponed by RCU
+ * after its removal from 'tx_sas'), with the expanded key that threads'
+ * caches hold for it. */
 static void
 tx_sa_free(struct psp_tx_sa *sa)
 {
+    psp_key_forget(&sa->key);
     psp_secure_free(sa, sizeof *sa);
 }
 

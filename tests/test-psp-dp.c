@@ -32,8 +32,10 @@
 #include "dp-packet.h"
 #include "openvswitch/dynamic-string.h"
 #include "ovs-rcu.h"
+#include "ovs-thread.h"
 #include "tests/ovstest.h"
 #include "packets.h"
+#include "random.h"
 #include "util.h"
 #include "uuid.h"
 
@@ -730,7 +732,121 @@ test_dp_bindings(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("bindings: ok\n");
 }
 
+static struct dp_packet *
+pushed(const uint8_t *tmpl, size_t tlen, size_t len, enum psp_error expect)
+{
+    struct dp_packet *p = vm_packet(len, 0);
+    CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), expect);
+    set_rx_offsets(p, false);
+    return p;
+}
+
+/* The IV of a packet pushed with 'tmpl', which must succeed. */
+static uint64_t
+push_iv(const uint8_t *tmpl, size_t tlen)
+{
+    struct dp_packet *p = vm_packet(64, 0);
+    CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), PSP_OK);
+    uint64_t iv = get_iv(p, false);
+    dp_packet_delete(p);
+    return iv;
+}
+
+/* Waits until every SA removed so far is freed. */
+static void
+rcu_settle(void)
+{
+    ovsrcu_quiesce();
+    ovsrcu_barrier();
+}
+
+/* A thread that pushes one packet with 'tmpl', so that its cache holds the
+ * SA's expanded key, then waits, quiescent, for 'done'. */
+struct pusher {
+    const uint8_t *tmpl;
+    size_t tlen;
+    struct ovs_barrier pushed;
+    struct ovs_barrier done;
+};
+
+static void *
+pusher_main(void *aux)
+{
+    struct pusher *pu = aux;
+
+    push_iv(pu->tmpl, pu->tlen);
+    ovsrcu_quiesce_start();
+    ovs_barrier_block(&pu->pushed);
+    ovs_barrier_block(&pu->done);
+    return NULL;
+}
+
+/* Once an SA or a master key generation is gone, no thread's cache holds
+ * its expanded key: key memory (where OpenSSL's memory comes from, as in
+ * ovs-vswitchd) holds no trace of it. */
+static void
+test_dp_key_hygiene(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    uint8_t tmpl[128], tmpl2[128];
+    size_t tlen = build_template(tmpl, false, &cfg, 3001);
+    size_t tlen2 = build_template(tmpl2, false, &cfg, 3002);
+    uint8_t k[16], kr[PSP_MAX_KEY_LEN];
+    struct flow_tnl tnl;
+    uint32_t spi;
+    uint64_t vc;
+
+    CHECK(psp_openssl_mem_is_secure());
+
+    /* A transmit SA's key, used by this thread and another. */
+    random_bytes(k, sizeof k);
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 3001, 0x301, PSP_V0, k, 16));
+    push_iv(tmpl, tlen);
+    struct pusher pu = { .tmpl = tmpl, .tlen = tlen };
+    ovs_barrier_init(&pu.pushed, 2);
+    ovs_barrier_init(&pu.done, 2);
+    pthread_t thread = ovs_thread_create("pusher", pusher_main, &pu);
+    ovs_barrier_block(&pu.pushed);
+    CHECK(psp_dp_tx_sa_del(&addr_b, 3001));
+    rcu_settle();
+    CHECK(!psp_secure_mem_contains(k, sizeof k));
+    ovs_barrier_block(&pu.done);
+    xpthread_join(thread, NULL);
+    ovs_barrier_destroy(&pu.pushed);
+    ovs_barrier_destroy(&pu.done);
+
+    /* A receive key: derived for its SPI and kept nowhere but expanded in
+     * the cache of the thread that received with it.  (The packet is sent
+     * with an SA of that key, removed before the packet is received.) */
+    CHECK(!psp_dp_rx_spi_alloc(&addr_a, 3002, PSP_V0, &spi, kr));
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 3002, spi, PSP_V0, kr, 16));
+    struct dp_packet *p = pushed(tmpl2, tlen2, 100, PSP_OK);
+    CHECK(psp_dp_tx_sa_del(&addr_b, 3002));
+    rcu_settle();
+    CHECK(!psp_secure_mem_contains(kr, 16));
+    CHECK_ERR(psp_dp_pop(p, &tnl, &spi, &vc, NULL), PSP_OK);
+    CHECK(psp_secure_mem_contains(kr, 16));     /* What is looked for. */
+
+    /* Its generation goes with the second rotation after. */
+    CHECK(psp_dp_rotate());
+    rcu_settle();
+    CHECK(psp_secure_mem_contains(kr, 16));
+    CHECK(psp_dp_rotate());
+    rcu_settle();
+    CHECK(!psp_secure_mem_contains(kr, 16));
+
+    /* What stays works: a new SA sends, and what it sends is received. */
+    make_sa(&addr_a, &addr_b, 3001, PSP_V0, NULL);
+    dp_packet_delete(p);
+    p = pushed(tmpl, tlen, 100, PSP_OK);
+    CHECK_ERR(psp_dp_pop(p, &tnl, &spi, &vc, NULL), PSP_OK);
+    dp_packet_delete(p);
+    explicit_bzero(kr, sizeof kr);
+    printf("key hygiene: ok\n");
+}
+
 static const struct ovs_cmdl_command commands[] = {
+    {"key-hygiene", NULL, 0, 0, test_dp_key_hygiene, OVS_RO},
     {"offloads", NULL, 0, 0, test_dp_offloads, OVS_RO},
     {"basic", NULL, 0, 0, test_dp_basic, OVS_RO},
     {"entropy", NULL, 0, 0, test_dp_entropy, OVS_RO},
@@ -749,6 +865,9 @@ test_psp_dp_main(int argc, char *argv[])
         .argv = argv + 1,
     };
 
+    /* First, before OpenSSL allocates anything: its memory, which holds
+     * expanded keys, comes from key memory, as in ovs-vswitchd. */
+    psp_openssl_mem_secure();
     set_program_name(argv[0]);
     addr_a = in6_addr_mapped_ipv4(htonl(0xc0000201));
     addr_b = in6_addr_mapped_ipv4(htonl(0xc0000202));

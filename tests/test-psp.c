@@ -777,19 +777,52 @@ test_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
 static void
 test_cache(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
-    /* A one-entry cache thrashes between keys and stays correct. */
-    struct psp_crypto *cc = psp_crypto_create(1);
     struct psp_key a, b;
     uint8_t pa[128], pb[128];
+    uint64_t hits, misses;
 
     make_key(&a, PSP_V0, 0x12345678);
     make_key(&b, PSP_V1, 0x12345679);
+
+    /* A key is expanded once: every later seal and open with it hits. */
+    struct psp_crypto *cc = psp_crypto_create(64);
     for (int i = 0; i < 10; i++) {
         size_t la = build_sealed(cc, &a, pa, false, 0, 50, i + 1);
+        CHECK_ERR(psp_open(cc, &a, pa, la, NULL), PSP_OK);
+    }
+    psp_crypto_cache_stats(cc, &hits, &misses);
+    CHECK(misses == 1 && hits == 19);
+
+    /* A key that is forgotten (its SA gone) is wiped from the cache: the
+     * next use expands it again. */
+    psp_key_forget(&a);
+    size_t la = build_sealed(cc, &a, pa, false, 0, 50, 11);
+    CHECK_ERR(psp_open(cc, &a, pa, la, NULL), PSP_OK);
+    psp_crypto_cache_stats(cc, &hits, &misses);
+    CHECK(misses == 2 && hits == 20);
+    psp_crypto_destroy(cc);
+
+    /* A one-entry cache thrashes between keys, missing every time, and
+     * stays correct. */
+    cc = psp_crypto_create(1);
+    for (int i = 0; i < 10; i++) {
+        la = build_sealed(cc, &a, pa, false, 0, 50, i + 1);
         size_t lb = build_sealed(cc, &b, pb, true, 1, 50, i + 1);
         CHECK_ERR(psp_open(cc, &a, pa, la, NULL), PSP_OK);
         CHECK_ERR(psp_open(cc, &b, pb, lb, NULL), PSP_OK);
     }
+    psp_crypto_cache_stats(cc, &hits, &misses);
+    CHECK(misses == 40 && hits == 0);
+    psp_crypto_destroy(cc);
+
+    /* A key the cipher library fails to load: the packet fails, and the
+     * next attempt loads it. */
+    cc = psp_crypto_create(64);
+    psp_crypto_test_fail_loads(1);
+    uint8_t pc[128];
+    size_t lc = build_plain(pc, PSP_V0, false, 0, 50, 1);
+    CHECK_ERR(psp_seal(cc, &a, pc, lc), PSP_E_CRYPTO);
+    CHECK_ERR(psp_seal(cc, &a, pc, lc), PSP_OK);
     psp_crypto_destroy(cc);
     printf("cache: ok\n");
 }
