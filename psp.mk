@@ -138,6 +138,7 @@ TESTSUITE_AT += \
 	psp/tests/psp-tunnel.at \
 	psp/tests/psp-ovsdb.at \
 	psp/tests/psp-agent.at \
+	psp/tests/psp-keys.at \
 	psp/tests/psp-telemetry.at
 
 # The programs, atlocal and testsuite that the psp tests use (check-psp-only

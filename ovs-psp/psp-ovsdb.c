@@ -36,6 +36,7 @@
 #include "ovsdb-idl.h"
 #include "packets.h"
 #include "psp-dp.h"
+#include "psp-vsctl.h"
 #include "psp.h"
 #include "smap.h"
 #include "timeval.h"
@@ -98,7 +99,12 @@ omit_table(struct ovsdb_idl *bridge_idl, struct ovsdb_idl_column *columns,
 void
 psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
 {
+    /* Keys pass through the connections opened here: never into the
+     * debug log. */
+    psp_log_redact_keys();
+
     lock_idl = bridge_idl;
+
     omit_table(bridge_idl, ovsrec_psp_columns, OVSREC_PSP_N_COLUMNS);
     omit_table(bridge_idl, ovsrec_psp_rx_sa_columns,
                OVSREC_PSP_RX_SA_N_COLUMNS);

@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "jsonrpc.h"
 #include "process.h"
 #include "svec.h"
 #include "util.h"
@@ -45,10 +46,20 @@ secret_value_offset(const char *arg)
     return 0;
 }
 
+void
+psp_log_redact_keys(void)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(secret_columns); i++) {
+        jsonrpc_log_redact(secret_columns[i]);
+    }
+}
+
 char *
 psp_vsctl_redacted_args(char **argv)
 {
     struct svec args = SVEC_EMPTY_INITIALIZER;
+
+    psp_log_redact_keys();
 
     for (char **p = argv; *p; p++) {
         size_t ofs = secret_value_offset(*p);

@@ -25,4 +25,10 @@
  * caller frees it. */
 char *psp_vsctl_redacted_args(char **argv);
 
+/* Keeps the values of the PSP key columns out of this process's debug log
+ * of JSON-RPC messages (jsonrpc_log_redact(), vswitchd-patches/0020):
+ * ovs-vswitchd and ovs-vsctl call it before they connect to the
+ * database.  (psp_vsctl_redacted_args() calls it.) */
+void psp_log_redact_keys(void);
+
 #endif /* psp-vsctl.h */
