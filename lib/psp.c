@@ -730,6 +730,110 @@ psp_key_wipe(struct psp_key *key)
     OPENSSL_cleanse(key, sizeof *key);
 }
 
+/* psp_key_fingerprint(): SipHash-2-4 (Aumasson and Bernstein), a keyed hash
+ * made for this, under a secret drawn once per process and kept in key
+ * memory. */
+static uint64_t *fingerprint_secret;    /* 2 words. */
+static pthread_once_t fingerprint_once = PTHREAD_ONCE_INIT;
+
+static void
+fingerprint_init(void)
+{
+    uint64_t *secret = psp_secure_zalloc(16);
+
+    if (secret && RAND_priv_bytes((uint8_t *) secret, 16) == 1) {
+        fingerprint_secret = secret;
+    } else {
+        psp_secure_free(secret, 16);
+    }
+}
+
+static inline uint64_t
+rotl64(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static inline void
+sip_round(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = rotl64(v[1], 13);
+    v[1] ^= v[0];
+    v[0] = rotl64(v[0], 32);
+    v[2] += v[3];
+    v[3] = rotl64(v[3], 16);
+    v[3] ^= v[2];
+    v[0] += v[3];
+    v[3] = rotl64(v[3], 21);
+    v[3] ^= v[0];
+    v[2] += v[1];
+    v[1] = rotl64(v[1], 17);
+    v[1] ^= v[2];
+    v[2] = rotl64(v[2], 32);
+}
+
+static inline uint64_t
+get_le64(const uint8_t *p)
+{
+    uint64_t x = 0;
+
+    for (int i = 7; i >= 0; i--) {
+        x = (x << 8) | p[i];
+    }
+    return x;
+}
+
+static uint64_t
+siphash24(const uint64_t k[2], const uint8_t *p, size_t len)
+{
+    uint64_t v[4] = {
+        k[0] ^ UINT64_C(0x736f6d6570736575),
+        k[1] ^ UINT64_C(0x646f72616e646f6d),
+        k[0] ^ UINT64_C(0x6c7967656e657261),
+        k[1] ^ UINT64_C(0x7465646279746573),
+    };
+    size_t i;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        uint64_t m = get_le64(p + i);
+
+        v[3] ^= m;
+        sip_round(v);
+        sip_round(v);
+        v[0] ^= m;
+    }
+
+    uint64_t last = (uint64_t) len << 56;
+    for (size_t j = 0; i + j < len; j++) {
+        last |= (uint64_t) p[i + j] << (8 * j);
+    }
+    v[3] ^= last;
+    sip_round(v);
+    sip_round(v);
+    v[0] ^= last;
+
+    v[2] ^= 0xff;
+    for (int r = 0; r < 4; r++) {
+        sip_round(v);
+    }
+    uint64_t h = v[0] ^ v[1] ^ v[2] ^ v[3];
+    OPENSSL_cleanse(v, sizeof v);
+    return h;
+}
+
+uint64_t
+psp_key_fingerprint(const struct psp_key *key)
+{
+    pthread_once(&fingerprint_once, fingerprint_init);
+    if (!fingerprint_secret) {
+        /* No randomness: every key has the same fingerprint, which still
+         * finds equal keys (by comparing them), slowly. */
+        return 0;
+    }
+    return siphash24(fingerprint_secret, key->bytes, key->len);
+}
+
 static EVP_KDF *kbkdf;
 static pthread_once_t kbkdf_once = PTHREAD_ONCE_INIT;
 

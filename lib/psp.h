@@ -246,6 +246,13 @@ void psp_key_wipe(struct psp_key *);
  * keeps what it expanded until something else takes its place. */
 void psp_key_forget(const struct psp_key *);
 
+/* A keyed fingerprint of 'key''s bytes: SipHash-2-4 under a secret drawn
+ * once per process, in key memory.  Equal keys have equal fingerprints
+ * within a process, whatever their version (AES-GCM and AES-GMAC with the
+ * same bytes are the same AES key); the fingerprint says nothing of the
+ * key, and means nothing to another process. */
+uint64_t psp_key_fingerprint(const struct psp_key *);
+
 /* Derives the SA key for 'spi' and 'version' from 'master' (NIST SP 800-108
  * counter mode, AES-256-CMAC, computed by OpenSSL's KBKDF).  The label is
  * "Pv" + ASCII digit of the version + "\0": "Pv0\0" (v0) and "Pv1\0" (v1) as

@@ -21,6 +21,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "cmap.h"
 #include "coverage.h"
 #include "crc32c.h"
@@ -34,6 +36,7 @@
 #include "ovs-atomic.h"
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
+#include "openvswitch/hmap.h"
 #include "packets.h"
 #include "random.h"
 #include "svec.h"
@@ -49,11 +52,12 @@ COVERAGE_DEFINE(psp_rx_drop);
 COVERAGE_DEFINE(psp_rx_key_derived);
 COVERAGE_DEFINE(psp_tx_mss_clamped);
 COVERAGE_DEFINE(psp_tx_csum_completed);
+COVERAGE_DEFINE(psp_tx_sa_key_in_use);
 
 /* A transmit SA.  Immutable once published, but for its counters and IV
  * generator, and its owner's bookkeeping (written under 'psp_dp_mutex'); a
  * re-key publishes a new one.  This is all ovs-vswitchd keeps per SA (the
- * database side keeps nothing more), so every byte counts: 144 bytes, a
+ * database side keeps nothing more), so every byte counts: 160 bytes, a
  * secure memory size class of its own. */
 struct psp_tx_sa {
     struct cmap_node node;      /* In 'tx_sas', by hash of remote and
@@ -74,8 +78,9 @@ struct psp_tx_sa {
     atomic_uint64_t tx_bytes;
     struct uuid owner;          /* Who installed it (a database row). */
     uint64_t reported_packets;  /* Packets as last reported. */
+    struct hmap_node key_node;  /* In 'tx_keys', by key fingerprint. */
 };
-BUILD_ASSERT_DECL(sizeof(struct psp_tx_sa) <= 144);
+BUILD_ASSERT_DECL(sizeof(struct psp_tx_sa) <= 160);
 
 /* A receive SPI allocated for a peer, association and version.  Not needed
  * to derive its key (that is stateless); it says who may send with the SPI,
@@ -116,6 +121,13 @@ struct psp_dp_thread {
 static struct ovs_mutex psp_dp_mutex = OVS_MUTEX_INITIALIZER;
 static struct cmap tx_sas;
 static atomic_uint64_t tx_sas_seq = 1;  /* Changes with 'tx_sas'. */
+
+/* Every transmit SA not yet freed, in 'tx_sas' or removed from it and
+ * waiting for an RCU grace period, by psp_key_fingerprint() of its key: one
+ * key is never installed for two SAs at once, since their IV counters would
+ * give the same IVs.  The fingerprints are in the SAs (key memory); the key
+ * bytes are compared where they already are. */
+static struct hmap tx_keys OVS_GUARDED_BY(psp_dp_mutex);
 static struct cmap rx_bindings;
 static atomic_uint64_t rx_unowned_seq;  /* Changes with the bindings that
                                          * have no owner. */
@@ -153,6 +165,7 @@ psp_dp_init(void)
 
     if (ovsthread_once_start(&once)) {
         cmap_init(&tx_sas);
+        hmap_init(&tx_keys);
         cmap_init(&rx_bindings);
         ovs_list_init(&threads);
         ovsthread_key_create(&thread_key, psp_dp_thread_destroy);
@@ -303,8 +316,56 @@ tx_sa_lookup(struct psp_dp_thread *t, const struct in6_addr *remote,
 static void
 tx_sa_free(struct psp_tx_sa *sa)
 {
+    ovs_mutex_lock(&psp_dp_mutex);
+    hmap_remove(&tx_keys, &sa->key_node);
+    ovs_mutex_unlock(&psp_dp_mutex);
+
     psp_key_forget(&sa->key);
     psp_secure_free(sa, sizeof *sa);
+}
+
+/* Whether 'sa' is in 'tx_sas' (and not only waiting to be freed). */
+static bool
+tx_sa_is_installed(const struct psp_tx_sa *sa)
+    OVS_REQUIRES(psp_dp_mutex)
+{
+    return tx_sa_find(&sa->remote, sa->assoc) == sa;
+}
+
+/* Whether 'a' and 'b' have the same AES key: AES-GCM and AES-GMAC of one
+ * length with the same bytes do (their nonces are built alike). */
+static bool
+tx_sa_same_key(const struct psp_tx_sa *a, const struct psp_tx_sa *b)
+{
+    return (a->key.len == b->key.len
+            && !CRYPTO_memcmp(a->key.bytes, b->key.bytes, a->key.len));
+}
+
+static void
+format_addr(struct ds *s, const struct in6_addr *addr);
+
+/* Logs that an SA to 'remote' and 'assoc' was refused: its key is that of
+ * 'holder'. */
+static void
+tx_sa_log_key_in_use(const struct in6_addr *remote, uint64_t assoc,
+                     const struct psp_tx_sa *holder)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
+
+    if (!VLOG_DROP_WARN(&rl)) {
+        struct ds s = DS_EMPTY_INITIALIZER;
+
+        ds_put_cstr(&s, "refused the transmit SA to ");
+        format_addr(&s, remote);
+        ds_put_format(&s, " for key %"PRIu64": its key is the key of the SA "
+                      "to ", assoc);
+        format_addr(&s, &holder->remote);
+        ds_put_format(&s, " for key %"PRIu64" (spi 0x%08"PRIx32"), and two "
+                      "SAs under one key would repeat GCM nonces",
+                      holder->assoc, holder->spi);
+        VLOG_WARN("%s", ds_cstr(&s));
+        ds_destroy(&s);
+    }
 }
 
 int
@@ -358,10 +419,31 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
     psp_iv_gen_init(&sa->iv);
     sa->first_iv = psp_iv_gen_peek(&sa->iv);
     atomic_init(&sa->tx_bytes, 0);
+    uint64_t fp = psp_key_fingerprint(&sa->key);
 
     ovs_mutex_lock(&psp_dp_mutex);
     uint32_t hash = tx_sa_hash(remote, assoc);
     struct psp_tx_sa *old = tx_sa_find(remote, assoc);
+
+    /* One key, one SA: the SA it replaces may have the same key, and so may
+     * one that is going (removed, waiting for RCU) or, for the same owner,
+     * one that moves (a database row whose remote or association changed,
+     * whose old SA its owner removes next); any other is refused. */
+    struct psp_tx_sa *holder;
+    HMAP_FOR_EACH_WITH_HASH (holder, key_node, fp, &tx_keys) {
+        if (holder != old && tx_sa_same_key(holder, sa)
+            && tx_sa_is_installed(holder)
+            && (uuid_is_zero(&sa->owner)
+                || !uuid_equals(&holder->owner, &sa->owner))) {
+            ovs_mutex_unlock(&psp_dp_mutex);
+            COVERAGE_INC(psp_tx_sa_key_in_use);
+            tx_sa_log_key_in_use(remote, assoc, holder);
+            psp_secure_free(sa, sizeof *sa);
+            return EEXIST;
+        }
+    }
+    hmap_insert(&tx_keys, &sa->key_node, fp);
+
     if (old) {
         cmap_replace(&tx_sas, &old->node, &sa->node, hash);
         tx_sas_changed();

@@ -70,8 +70,11 @@ struct psp_port_cfg {
 void psp_dp_init(void);
 
 /* Transmit SAs, keyed by the remote tunnel endpoint (IPv4 as v4-mapped) and
- * the association.  Installing over an existing SA re-keys it.  Returns 0 or
- * EINVAL (bad SPI, version or key length). */
+ * the association.  Installing over an existing SA re-keys it.  Returns 0,
+ * EINVAL (bad SPI, version or key length), ENOMEM, or EEXIST if another SA
+ * has the same key (logged and counted, coverage psp_tx_sa_key_in_use):
+ * their IVs would repeat GCM nonces.  (The same owner may move its SA: see
+ * psp_dp_tx_opts.) */
 int psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
                      uint32_t spi, enum psp_version,
                      const uint8_t *key, size_t key_len);
@@ -89,7 +92,10 @@ struct psp_dp_tx_opts {
     /* The owner's bookkeeping, kept in the SA so that the owner needs no
      * memory of its own per SA: its identity (psp-ovsdb: the database row;
      * all-zeros: none, e.g. ovs-appctl psp/tx-sa-set) and a marker it uses
-     * to find the SAs it no longer has (psp_dp_tx_sa_sweep()). */
+     * to find the SAs it no longer has (psp_dp_tx_sa_sweep()).  An SA whose
+     * key is that of another SA of the same (nonzero) owner takes that key
+     * over, as a database row does when its remote or association changes:
+     * the owner removes the other SA next. */
     struct uuid owner;
     uint8_t owner_epoch;
 };

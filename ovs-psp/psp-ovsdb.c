@@ -1205,7 +1205,11 @@ tx_apply(const struct uuid *uuid, const struct json *new,
                                     key_len, &opts);
     explicit_bzero(key, sizeof key);
     if (err) {
-        error = xstrdup(err == ENOMEM ? "out of memory" : "invalid SA");
+        error = xstrdup(err == ENOMEM ? "out of memory"
+                        : err == EEXIST ? "sa_key is the key of another "
+                                          "transmit SA (one key for two SAs "
+                                          "would repeat GCM nonces)"
+                        : "invalid SA");
         goto refuse;
     }
     if (has_prev && !(ipv6_addr_equals(&prev_remote, &remote)

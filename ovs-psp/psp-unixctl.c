@@ -153,7 +153,11 @@ psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
     int error = psp_dp_tx_sa_set(&remote, assoc, spi, version, key, key_len);
     explicit_bzero(key, sizeof key);
     if (error) {
-        unixctl_command_reply_error(conn, "invalid SA");
+        unixctl_command_reply_error(conn, (error == EEXIST
+                                           ? "HEXKEY is the key of another "
+                                             "SA (one key for two SAs would "
+                                             "repeat GCM nonces)"
+                                           : "invalid SA"));
     } else {
         unixctl_command_reply(conn, NULL);
     }

@@ -663,6 +663,8 @@ bench_sa_scale(double seconds, size_t max_sas)
         for (; n_sas < n; n_sas++) {
             struct in6_addr remote
                 = in6_addr_mapped_ipv4(htonl(0x0a000001 + n_sas));
+            /* A key of its own: one key for two SAs is refused. */
+            memcpy(key, &n_sas, sizeof n_sas);
             if (psp_dp_tx_sa_set(&remote, 7, n_sas + 1, PSP_V0, key, 16)) {
                 ovs_fatal(0, "cannot add SA %"PRIuSIZE, n_sas);
             }
