@@ -39,6 +39,8 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-ovsdb.h \
 	psp/ovs-psp/psp-flow.c \
 	psp/ovs-psp/psp-flow.h \
+	psp/ovs-psp/psp-iv.c \
+	psp/ovs-psp/psp-iv.h \
 	psp/ovs-psp/psp-unixctl.c \
 	psp/ovs-psp/psp-unixctl.h \
 	psp/ovs-psp/psp-vsctl.c \

@@ -434,6 +434,7 @@ psp_error_name(enum psp_error error)
     case PSP_E_TX_INNER: return "tx-bad-inner-packet";
     case PSP_E_TX_TOO_BIG: return "tx-too-big";
     case PSP_E_TX_UNSUPPORTED: return "tx-unsupported";
+    case PSP_E_TX_IV_LIMIT: return "tx-iv-not-reserved";
     case PSP_E_CRYPTO: return "crypto-error";
     case PSP_N_ERRORS: break;
     }
@@ -477,6 +478,7 @@ psp_error_class(enum psp_error error, enum psp_dir dir)
     case PSP_E_TX_INNER:
     case PSP_E_TX_TOO_BIG:
     case PSP_E_TX_UNSUPPORTED:
+    case PSP_E_TX_IV_LIMIT:
     case PSP_OK:
     case PSP_N_ERRORS:
         /* Other: "rx bad packets" (a key that does not fit, the cipher
@@ -920,6 +922,30 @@ uint64_t
 psp_iv_gen_peek(const struct psp_iv_gen *gen)
 {
     return __atomic_load_n(&gen->next, __ATOMIC_RELAXED);
+}
+
+enum psp_error
+psp_iv_refused(uint64_t iv)
+{
+    return (iv >= PSP_IV_STALE ? PSP_E_SA_STALE
+            : iv >= PSP_IV_RETIRED ? PSP_E_NO_SA
+            : PSP_E_TX_IV_LIMIT);
+}
+
+uint64_t
+psp_iv_gen_retire(struct psp_iv_gen *gen, bool stale)
+{
+    /* An exchange, not a load and a store: a thread may take an IV between
+     * the two, and the value returned must count it. */
+    uint64_t next = __atomic_exchange_n(&gen->next,
+                                        stale ? PSP_IV_STALE : PSP_IV_RETIRED,
+                                        __ATOMIC_ACQ_REL);
+    if (psp_iv_is_retired(next)) {
+        /* Retired before: keep what it was retired as. */
+        __atomic_store_n(&gen->next, next, __ATOMIC_RELEASE);
+        return 0;
+    }
+    return next;
 }
 
 /* Master keys. */

@@ -108,6 +108,8 @@ enum psp_error {
                                  * encrypted. */
     PSP_E_TX_UNSUPPORTED,       /* Transport mode: an IPv4 fragment, IPv6
                                  * extension headers, or no IP header. */
+    PSP_E_TX_IV_LIMIT,          /* The IV is past those reserved: it might
+                                 * repeat one used before a restart. */
 
     /* Either direction: the cipher library failed. */
     PSP_E_CRYPTO,
@@ -262,11 +264,21 @@ uint64_t psp_key_fingerprint(const struct psp_key *);
 bool psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
                     enum psp_version, uint8_t *out);
 
-/* IV generator.  IVs from one generator never repeat, across threads (an
- * atomic counter) and across process restarts: the counter starts at the
- * wall clock in nanoseconds, so a restarted process starts past every IV
- * that a previous one could have used unless it sent more than one packet
- * per nanosecond on one key or the clock went back.
+/* IV generator: a 64-bit counter, shared by the threads that send with one
+ * key (an atomic add per packet), so that one generator never gives an IV
+ * twice.
+ *
+ * Where a generator starts, and how far it may go, is its user's choice:
+ * psp_iv_gen_init() starts it at the wall clock in nanoseconds, as the spec
+ * does, which is enough for a tool that runs once (ovs-psp-pcap) but not
+ * for a daemon whose clock may go back between two runs with the same key;
+ * ovs-vswitchd starts and bounds its generators so that no IV repeats
+ * under one key, across restarts, whatever the clock does
+ * (ovs-psp/psp-iv.h).
+ *
+ * A generator that must give no more IVs is retired: its counter jumps
+ * past every IV that a limit allows, so that what is taken from it later
+ * is refused, and what it gave is known exactly.
  *
  * Only the functions below may touch 'next', which they access atomically.
  * It is a plain integer here so that this header needs no <stdatomic.h>,
@@ -275,10 +287,42 @@ bool psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
 struct psp_iv_gen {
     uint64_t next;
 };
+
+/* No limit is above PSP_IV_MAX; retired generators count on from
+ * PSP_IV_RETIRED, or PSP_IV_STALE if retired as stale (2^40 takes apart). */
+#define PSP_IV_MAX (UINT64_MAX - (UINT64_C(3) << 40))
+#define PSP_IV_RETIRED (PSP_IV_MAX + (UINT64_C(1) << 40))
+#define PSP_IV_STALE (PSP_IV_MAX + (UINT64_C(2) << 40))
+
 void psp_iv_gen_init(struct psp_iv_gen *);
 void psp_iv_gen_init_at(struct psp_iv_gen *, uint64_t first);
 uint64_t psp_iv_gen_next(struct psp_iv_gen *);
 uint64_t psp_iv_gen_peek(const struct psp_iv_gen *);
+
+enum psp_error psp_iv_refused(uint64_t iv);
+
+/* Takes the next IV of 'gen' into '*iv' and returns PSP_OK if it is below
+ * 'limit' (at most PSP_IV_MAX).  Otherwise the IV must not be used:
+ * returns PSP_E_SA_STALE if 'gen' was retired as stale, PSP_E_NO_SA if it
+ * was retired otherwise (its SA is gone), or PSP_E_TX_IV_LIMIT. */
+static inline enum psp_error
+psp_iv_gen_take(struct psp_iv_gen *gen, uint64_t limit, uint64_t *iv)
+{
+    *iv = atomic_fetch_add_explicit(&gen->next, 1, memory_order_relaxed);
+    return __builtin_expect(*iv < limit, 1) ? PSP_OK : psp_iv_refused(*iv);
+}
+
+/* Retires 'gen', as stale if 'stale', and returns the first IV it never
+ * gave (every IV it gave is below), or 0 if it was retired already. */
+uint64_t psp_iv_gen_retire(struct psp_iv_gen *, bool stale);
+
+/* Whether 'next', a generator's psp_iv_gen_peek(), is that of a retired
+ * one (whose peek says nothing of the IVs it gave). */
+static inline bool
+psp_iv_is_retired(uint64_t next)
+{
+    return next >= PSP_IV_RETIRED;
+}
 
 /* Memory for key material: never in a core dump (MADV_DONTDUMP), locked
  * in RAM where RLIMIT_MEMLOCK allows, and wiped when freed.  Blocks come

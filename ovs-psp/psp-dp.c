@@ -38,6 +38,7 @@
 #include "ovs-thread.h"
 #include "openvswitch/hmap.h"
 #include "packets.h"
+#include "psp-iv.h"
 #include "random.h"
 #include "svec.h"
 #include "util.h"
@@ -71,10 +72,11 @@ struct psp_tx_sa {
     uint8_t sd_bits;            /* S and D bits for header byte 3. */
     uint64_t vc;
     struct psp_key key;
-    struct psp_iv_gen iv;
+    struct psp_iv_gen iv;       /* Started and bounded by 'tx_ivs'. */
     uint64_t first_iv;          /* The IV of the first packet.  The IVs used
                                  * count the packets sent, so that a packet
-                                 * costs one atomic add less. */
+                                 * costs one atomic add less.  Once 'iv' is
+                                 * retired, the packets it sent. */
     atomic_uint64_t tx_bytes;
     struct uuid owner;          /* Who installed it (a database row). */
     uint64_t reported_packets;  /* Packets as last reported. */
@@ -128,6 +130,9 @@ static atomic_uint64_t tx_sas_seq = 1;  /* Changes with 'tx_sas'. */
  * give the same IVs.  The fingerprints are in the SAs (key memory); the key
  * bytes are compared where they already are. */
 static struct hmap tx_keys OVS_GUARDED_BY(psp_dp_mutex);
+
+/* Where the IV counters of transmit SAs start and how far they may go. */
+static struct psp_ivs *tx_ivs;
 static struct cmap rx_bindings;
 static atomic_uint64_t rx_unowned_seq;  /* Changes with the bindings that
                                          * have no owner. */
@@ -166,6 +171,7 @@ psp_dp_init(void)
     if (ovsthread_once_start(&once)) {
         cmap_init(&tx_sas);
         hmap_init(&tx_keys);
+        tx_ivs = psp_ivs_create();
         cmap_init(&rx_bindings);
         ovs_list_init(&threads);
         ovsthread_key_create(&thread_key, psp_dp_thread_destroy);
@@ -254,11 +260,30 @@ addr_set_mapped(struct in6_addr *a, ovs_be32 ip4)
     memcpy(a, w, sizeof w);
 }
 
-/* The packets 'sa' sealed: the IVs it used. */
+/* The packets 'sa' sealed: the IVs it used, or what it used before its IV
+ * counter was retired.  (An IV refused at the IV space's limit counts too:
+ * the counter moved past it.)  Exact under 'psp_dp_mutex', which retiring
+ * holds. */
 static uint64_t
 tx_sa_packets(const struct psp_tx_sa *sa)
 {
-    return psp_iv_gen_peek(&sa->iv) - sa->first_iv;
+    uint64_t next = psp_iv_gen_peek(&sa->iv);
+
+    return psp_iv_is_retired(next) ? sa->first_iv : next - sa->first_iv;
+}
+
+/* Retires the IV counter of 'sa' ('stale': as stale): no IV is taken from it
+ * any more, and none it gave is given again under its key. */
+static void
+tx_sa_retire_iv(struct psp_tx_sa *sa, bool stale)
+    OVS_REQUIRES(psp_dp_mutex)
+{
+    uint64_t next = psp_iv_gen_retire(&sa->iv, stale);
+
+    if (next) {
+        sa->first_iv = next - sa->first_iv;     /* Now the packets sent. */
+        psp_ivs_retired(tx_ivs, next);
+    }
 }
 
 static struct psp_tx_sa *
@@ -311,13 +336,17 @@ tx_sa_lookup(struct psp_dp_thread *t, const struct in6_addr *remote,
 }
 
 /* Frees 'sa', which no thread can use any more (it is postponed by RCU
- * after its removal from 'tx_sas'), with the expanded key that threads'
- * caches hold for it. */
+ * after its removal from 'tx_sas'): the last IV it gave is known, and the
+ * expanded key that threads' caches hold for it goes too. */
 static void
 tx_sa_free(struct psp_tx_sa *sa)
 {
     ovs_mutex_lock(&psp_dp_mutex);
     hmap_remove(&tx_keys, &sa->key_node);
+    uint64_t next = psp_iv_gen_peek(&sa->iv);
+    if (!psp_iv_is_retired(next)) {
+        psp_ivs_retired(tx_ivs, next);
+    }
     ovs_mutex_unlock(&psp_dp_mutex);
 
     psp_key_forget(&sa->key);
@@ -339,6 +368,17 @@ tx_sa_same_key(const struct psp_tx_sa *a, const struct psp_tx_sa *b)
 {
     return (a->key.len == b->key.len
             && !CRYPTO_memcmp(a->key.bytes, b->key.bytes, a->key.len));
+}
+
+/* Whether 'new' would send exactly as 'old' does: then 'old' stays. */
+static bool
+tx_sa_same(const struct psp_tx_sa *old, const struct psp_tx_sa *new)
+{
+    return (old->spi == new->spi && old->key.version == new->key.version
+            && old->crypt_off == new->crypt_off
+            && old->has_vc == new->has_vc && old->vc == new->vc
+            && old->sd_bits == new->sd_bits && tx_sa_same_key(old, new)
+            && !psp_iv_is_retired(psp_iv_gen_peek(&old->iv)));
 }
 
 static void
@@ -416,8 +456,6 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
                           ? PSP_DP_HDR_D : 0));
     }
     sa->reported_packets = UINT64_MAX;
-    psp_iv_gen_init(&sa->iv);
-    sa->first_iv = psp_iv_gen_peek(&sa->iv);
     atomic_init(&sa->tx_bytes, 0);
     uint64_t fp = psp_key_fingerprint(&sa->key);
 
@@ -442,6 +480,28 @@ psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
             return EEXIST;
         }
     }
+
+    if (old && tx_sa_same(old, sa)) {
+        /* Applied again as it is (e.g. from the database after a
+         * reconnection): the SA, its IVs and its counters stay. */
+        old->owner = sa->owner;
+        old->owner_epoch = sa->owner_epoch;
+        old->reported_packets = UINT64_MAX;
+        ovs_mutex_unlock(&psp_dp_mutex);
+        psp_secure_free(sa, sizeof *sa);
+        return 0;
+    }
+
+    /* The IVs given under this key stop where they are, and this SA's start
+     * past them.  (A packet taking an IV from the old SA meanwhile is
+     * dropped, counted as no-sa.) */
+    HMAP_FOR_EACH_WITH_HASH (holder, key_node, fp, &tx_keys) {
+        if (tx_sa_same_key(holder, sa)) {
+            tx_sa_retire_iv(holder, false);
+        }
+    }
+    psp_iv_gen_init_at(&sa->iv, psp_ivs_start(tx_ivs));
+    sa->first_iv = psp_iv_gen_peek(&sa->iv);
     hmap_insert(&tx_keys, &sa->key_node, fp);
 
     if (old) {
@@ -461,14 +521,17 @@ psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
 {
     psp_dp_init();
 
+    ovs_mutex_lock(&psp_dp_mutex);
     const struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
-    if (!sa) {
+    if (sa) {
+        *packets = tx_sa_packets(sa);
+        atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes),
+                            bytes);
+    } else {
         *packets = *bytes = 0;
-        return false;
     }
-    *packets = tx_sa_packets(sa);
-    atomic_read_relaxed(CONST_CAST(atomic_uint64_t *, &sa->tx_bytes), bytes);
-    return true;
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return sa != NULL;
 }
 
 bool
@@ -891,6 +954,22 @@ psp_dp_keys_reset(uint64_t active)
     return mkeys_replace(psp_mkeys_create_at(psp_postpone, active), true);
 }
 
+/* IVs. */
+
+void
+psp_dp_set_iv_state_file(const char *path)
+{
+    psp_dp_init();
+    psp_ivs_set_state_file(tx_ivs, path, true);
+}
+
+struct psp_ivs *
+psp_dp_ivs(void)
+{
+    psp_dp_init();
+    return tx_ivs;
+}
+
 /* For tests. */
 
 bool
@@ -1202,11 +1281,18 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
         }
         put_be64(psp + PSP_HDR_LEN, sa->vc);
     }
+    uint64_t iv;
+    enum psp_error error = psp_ivs_take(tx_ivs,
+                                        CONST_CAST(struct psp_iv_gen *,
+                                                   &sa->iv), &iv);
+    if (error) {
+        /* Stale, gone, or past the IVs reserved: never sent. */
+        memset(psp + hdr_len, 0, inner_len);
+        return error;
+    }
     put_be32(psp + 4, sa->spi);
-    put_be64(psp + 8, psp_iv_gen_next(CONST_CAST(struct psp_iv_gen *,
-                                                 &sa->iv)));
-    enum psp_error error = psp_seal(t->cc, &sa->key, psp,
-                                    hdr_len + inner_len);
+    put_be64(psp + 8, iv);
+    error = psp_seal(t->cc, &sa->key, psp, hdr_len + inner_len);
     if (error) {
         /* Nothing of the inner packet may leave in clear. */
         memset(psp + hdr_len, 0, inner_len);
@@ -1667,6 +1753,14 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
     udp->udp_csum = 0;
 
     uint8_t *psp = (uint8_t *) (udp + 1);
+    uint64_t iv;
+    error = psp_ivs_take(tx_ivs, CONST_CAST(struct psp_iv_gen *, &sa->iv),
+                         &iv);
+    if (error) {
+        /* Stale, gone, or past the IVs reserved: never sent. */
+        memset(psp, 0, hdr_len + l4_len);
+        return error;
+    }
     struct psp_hdr_info h = {
         .next_hdr = ip.proto,
         .version = sa->key.version,
@@ -1676,7 +1770,7 @@ psp_dp_encrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
         .s = (sa->sd_bits & PSP_DP_HDR_S) != 0,
         .d = (sa->sd_bits & PSP_DP_HDR_D) != 0,
         .spi = sa->spi,
-        .iv = psp_iv_gen_next(CONST_CAST(struct psp_iv_gen *, &sa->iv)),
+        .iv = iv,
     };
     psp_hdr_write(psp, &h);
     error = psp_seal(t->cc, &sa->key, psp, hdr_len + l4_len);
@@ -1914,6 +2008,7 @@ psp_dp_format(struct ds *s, bool brief)
     }
 
     ds_put_cstr(s, "transmit SAs:\n");
+    ovs_mutex_lock(&psp_dp_mutex);
     CMAP_FOR_EACH (sa, node, &tx_sas) {
         uint64_t packets, bytes;
 
@@ -1933,6 +2028,7 @@ psp_dp_format(struct ds *s, bool brief)
         }
         svec_add(&lines, ds_cstr(&line));
     }
+    ovs_mutex_unlock(&psp_dp_mutex);
     put_sorted(s, &lines);
 
     ds_put_cstr(s, "receive SPIs:\n");

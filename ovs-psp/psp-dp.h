@@ -51,6 +51,7 @@
 struct dp_packet;
 struct ds;
 struct flow_tnl;
+struct psp_ivs;
 
 /* Port options that go into the header template. */
 struct psp_port_cfg {
@@ -70,11 +71,14 @@ struct psp_port_cfg {
 void psp_dp_init(void);
 
 /* Transmit SAs, keyed by the remote tunnel endpoint (IPv4 as v4-mapped) and
- * the association.  Installing over an existing SA re-keys it.  Returns 0,
- * EINVAL (bad SPI, version or key length), ENOMEM, or EEXIST if another SA
- * has the same key (logged and counted, coverage psp_tx_sa_key_in_use):
- * their IVs would repeat GCM nonces.  (The same owner may move its SA: see
- * psp_dp_tx_opts.) */
+ * the association.  Installing over an existing SA re-keys it; installing it
+ * again as it is changes nothing.  Returns 0, EINVAL (bad SPI, version or
+ * key length), ENOMEM, or EEXIST if another SA has the same key (logged and
+ * counted, coverage psp_tx_sa_key_in_use): their IVs would repeat GCM
+ * nonces.  (The same owner may move its SA: see psp_dp_tx_opts.)
+ *
+ * The SA's IVs start past every IV given under its key before, in this
+ * process or an earlier one (ovs-psp/psp-iv.h). */
 int psp_dp_tx_sa_set(const struct in6_addr *remote, uint64_t assoc,
                      uint32_t spi, enum psp_version,
                      const uint8_t *key, size_t key_len);
@@ -95,7 +99,7 @@ struct psp_dp_tx_opts {
      * to find the SAs it no longer has (psp_dp_tx_sa_sweep()).  An SA whose
      * key is that of another SA of the same (nonzero) owner takes that key
      * over, as a database row does when its remote or association changes:
-     * the owner removes the other SA next. */
+     * the other SA sends no more, and the owner removes it next. */
     struct uuid owner;
     uint8_t owner_epoch;
 };
@@ -108,6 +112,7 @@ int psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
  * the SA of 'remote' and 'assoc'.  Returns false if there is none. */
 bool psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
                             uint64_t *packets, uint64_t *bytes);
+
 size_t psp_dp_tx_sa_count(void);
 
 /* Whether there is an SA for 'remote' and 'assoc', found as the datapath
@@ -199,6 +204,12 @@ uint32_t psp_dp_spis_used(void);
 void psp_dp_keys_export(struct psp_mkeys_state *);
 bool psp_dp_keys_import(const struct psp_mkeys_state *);
 bool psp_dp_keys_reset(uint64_t active);
+
+/* Keeps the mark of the transmit SAs' IVs in 'path' (ovs-vswitchd: in its
+ * database directory), so that IVs never repeat across restarts; without
+ * it, they do not repeat within the process.  See ovs-psp/psp-iv.h. */
+void psp_dp_set_iv_state_file(const char *path);
+struct psp_ivs *psp_dp_ivs(void);
 
 /* For tests only (ovs-vswitchd --enable-dummy): replaces the master keys by
  * 'key0' and 'key1', with which any SPI is accepted, and binds 'spi' to

@@ -21,8 +21,10 @@
 #include "psp-unixctl.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "dirs.h"
 #include "netdev.h"
 #include "netdev-provider.h"
 #include "netdev-vport.h"
@@ -35,6 +37,7 @@
 #include "util.h"
 
 #include "psp-dp.h"
+#include "psp-iv.h"
 #include "psp.h"
 
 static bool
@@ -345,6 +348,33 @@ psp_unixctl_test_set_iv(struct unixctl_conn *conn, int argc OVS_UNUSED,
     unixctl_command_reply(conn, NULL);
 }
 
+/* psp/test-iv-clock [SECONDS] (tests only): moves the clock that starts
+ * transmit SAs' IVs by SECONDS from the wall clock, and shows where IVs
+ * stand. */
+static void
+psp_unixctl_test_iv_clock(struct unixctl_conn *conn, int argc,
+                          const char *argv[], void *aux OVS_UNUSED)
+{
+    struct psp_ivs *ivs = psp_dp_ivs();
+    long long int seconds;
+
+    if (argc > 1) {
+        if (!str_to_llong(argv[1], 10, &seconds)
+            || seconds < -1000000000LL || seconds > 1000000000LL) {
+            unixctl_command_reply_error(conn, "usage: psp/test-iv-clock "
+                                        "[SECONDS]");
+            return;
+        }
+        psp_ivs_set_clock_offset(ivs, seconds * 1000000000LL);
+        psp_ivs_run(ivs);
+    }
+
+    struct ds s = DS_EMPTY_INITIALIZER;
+    psp_ivs_format(ivs, &s);
+    unixctl_command_reply(conn, ds_cstr(&s));
+    ds_destroy(&s);
+}
+
 /* Whether ovs-vswitchd runs with --enable-dummy, as in the testsuite. */
 static bool
 dummy_enabled(void)
@@ -361,6 +391,13 @@ void
 psp_unixctl_register(void)
 {
     psp_dp_init();
+
+    /* ovs-vswitchd: transmit SAs' IVs must not repeat across restarts, so
+     * their mark is kept beside the database (ovs-psp/psp-iv.h). */
+    char *iv_state = xasprintf("%s/psp-iv-state", ovs_dbdir());
+    psp_dp_set_iv_state_file(iv_state);
+    free(iv_state);
+
     unixctl_command_register("psp/alloc-spi", "PEER KEY [VERSION]", 2, 3,
                              psp_unixctl_alloc_spi, NULL);
     unixctl_command_register("psp/add-sa",
@@ -390,5 +427,15 @@ psp_unixctl_register(void)
                                  psp_unixctl_test_bind_spi, NULL);
         unixctl_command_register("psp/test-set-iv", "REMOTE KEY IV", 3, 3,
                                  psp_unixctl_test_set_iv, NULL);
+        unixctl_command_register("psp/test-iv-clock", "[SECONDS]", 0, 1,
+                                 psp_unixctl_test_iv_clock, NULL);
+
+        /* The same from the start, before SAs come from the database: a
+         * restart with the clock back. */
+        const char *clock = getenv("OVS_PSP_TEST_IV_CLOCK");
+        long long int seconds;
+        if (clock && str_to_llong(clock, 10, &seconds)) {
+            psp_ivs_set_clock_offset(psp_dp_ivs(), seconds * 1000000000LL);
+        }
     }
 }

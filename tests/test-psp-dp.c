@@ -40,6 +40,7 @@
 #include "uuid.h"
 
 #include "psp-dp.h"
+#include "psp-iv.h"
 #include "psp.h"
 #include "psp-test.h"
 
@@ -845,8 +846,100 @@ test_dp_key_hygiene(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("key hygiene: ok\n");
 }
 
+#define HOUR (INT64_C(3600) * 1000 * 1000 * 1000)
+
+/* IVs under one key never repeat: not when the same key is installed again
+ * (applied again as it is, with other options, or after a removal) with
+ * the clock going back, not for two SAs at once (refused), not when an
+ * owner moves its SA. */
+static void
+test_dp_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    static const uint8_t k1[16] = "0123456789abcdef";
+    static const uint8_t k2[16] = "fedcba9876543210";
+    struct psp_ivs *ivs = psp_dp_ivs();
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    uint8_t tmpl[128], tmpl2[128];
+    size_t tlen = build_template(tmpl, false, &cfg, 2001);
+    size_t tlen2 = build_template(tmpl2, false, &cfg, 2004);
+
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 2001, 0x101, PSP_V0, k1, 16));
+    uint64_t iv = push_iv(tmpl, tlen);
+    CHECK(push_iv(tmpl, tlen) == iv + 1);
+    iv++;
+
+    /* Applied again as it is: the same SA, its IVs going on. */
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 2001, 0x101, PSP_V0, k1, 16));
+    CHECK(push_iv(tmpl, tlen) == iv + 1);
+    iv++;
+
+    /* The clock an hour back; the key installed again with another SPI: its
+     * IVs go on past those sent. */
+    psp_ivs_set_clock_offset(ivs, -HOUR);
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 2001, 0x102, PSP_V0, k1, 16));
+    uint64_t next = push_iv(tmpl, tlen);
+    CHECK(next > iv);
+    iv = next;
+
+    /* Removed, then installed again, the clock another hour back: before
+     * the old SA is freed (RCU), and after. */
+    CHECK(psp_dp_tx_sa_del(&addr_b, 2001));
+    psp_ivs_set_clock_offset(ivs, -2 * HOUR);
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 2001, 0x101, PSP_V0, k1, 16));
+    next = push_iv(tmpl, tlen);
+    CHECK(next > iv);
+    iv = next;
+    CHECK(psp_dp_tx_sa_del(&addr_b, 2001));
+    rcu_settle();
+    psp_ivs_set_clock_offset(ivs, -3 * HOUR);
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 2001, 0x101, PSP_V0, k1, 16));
+    next = push_iv(tmpl, tlen);
+    CHECK(next > iv);
+    iv = next;
+
+    /* One key for two SAs: refused, whatever the version (AES-GCM-128 and
+     * AES-GMAC-128 with the same bytes are one AES key).  The first SA
+     * stays. */
+    CHECK(psp_dp_tx_sa_set(&addr_b, 2002, 0x103, PSP_V0, k1, 16) == EEXIST);
+    CHECK(psp_dp_tx_sa_set(&addr_a, 2001, 0x103, PSP_V2, k1, 16) == EEXIST);
+    CHECK(!psp_dp_tx_sa_lookup(&addr_b, 2002));
+    CHECK(push_iv(tmpl, tlen) == iv + 1);
+    iv++;
+
+    /* An owner moves its SA (a database row to another association): the
+     * key goes with it, with its IVs; the old SA sends nothing more.
+     * Another owner may not take the key. */
+    struct psp_dp_tx_opts opts = { .crypt_off = -1 };
+    ovs_assert(uuid_from_string(&opts.owner,
+                                "00000000-0000-0000-0000-000000000001"));
+    CHECK(!psp_dp_tx_sa_set_opts(&addr_b, 2001, 0x101, PSP_V0, k1, 16,
+                                 &opts));
+    CHECK(push_iv(tmpl, tlen) == iv + 1);
+    iv++;
+    CHECK(!psp_dp_tx_sa_set_opts(&addr_b, 2004, 0x101, PSP_V0, k1, 16,
+                                 &opts));
+    struct dp_packet *p = vm_packet(64, 0);
+    CHECK_ERR(psp_dp_push(p, tmpl, tlen, false), PSP_E_NO_SA);
+    dp_packet_delete(p);
+    next = push_iv(tmpl2, tlen2);
+    CHECK(next > iv);
+    iv = next;
+    CHECK(psp_dp_tx_sa_del_owned(&addr_b, 2001, &opts.owner));
+    struct psp_dp_tx_opts other = opts;
+    ovs_assert(uuid_from_string(&other.owner,
+                                "00000000-0000-0000-0000-000000000002"));
+    CHECK(psp_dp_tx_sa_set_opts(&addr_b, 2005, 0x101, PSP_V0, k1, 16,
+                                &other) == EEXIST);
+
+    /* Other keys are not in the way. */
+    CHECK(!psp_dp_tx_sa_set(&addr_b, 2002, 0x103, PSP_V0, k2, 16));
+    printf("iv: ok\n");
+}
+
+
 static const struct ovs_cmdl_command commands[] = {
     {"key-hygiene", NULL, 0, 0, test_dp_key_hygiene, OVS_RO},
+    {"iv", NULL, 0, 0, test_dp_iv, OVS_RO},
     {"offloads", NULL, 0, 0, test_dp_offloads, OVS_RO},
     {"basic", NULL, 0, 0, test_dp_basic, OVS_RO},
     {"entropy", NULL, 0, 0, test_dp_entropy, OVS_RO},

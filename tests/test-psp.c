@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -40,6 +42,7 @@
 #include "ovs-thread.h"
 #include "util.h"
 
+#include "psp-iv.h"
 #include "psp.h"
 #include "psp-test.h"
 
@@ -687,6 +690,21 @@ compare_u64(const void *a_, const void *b_)
     return a < b ? -1 : a > b;
 }
 
+/* Takes 'n' IVs from 'gen' through 'ivs', all of which must be given, and
+ * returns the last. */
+static uint64_t
+take_ivs(struct psp_ivs *ivs, struct psp_iv_gen *gen, int n)
+{
+    uint64_t iv = 0;
+
+    for (int i = 0; i < n; i++) {
+        CHECK_ERR(psp_ivs_take(ivs, gen, &iv), PSP_OK);
+    }
+    return iv;
+}
+
+#define HOUR (UINT64_C(3600) * 1000 * 1000 * 1000)
+
 static void
 test_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
@@ -712,19 +730,96 @@ test_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
         repeats += all[i] == all[i - 1];
     }
     CHECK(repeats == 0);
-    uint64_t last = all[IV_THREADS * IV_PER_THREAD - 1];
+    free(all);
 
-    /* A "restarted" generator starts past every IV the first one gave,
-     * though it gave them faster than real time would allow a NIC to. */
-    struct psp_iv_gen restarted;
-    psp_iv_gen_init(&restarted);
-    CHECK(psp_iv_gen_next(&restarted) > last);
+    /* A restart with the clock an hour back.  The first "process" gives
+     * IVs under a key, and stops without warning; the second, whose clock
+     * reads an hour earlier, installs the same key: its IVs must start past
+     * every IV the first gave.  A counter that starts from the clock alone
+     * starts an hour (3.6e12 IVs) too early. */
+    const char *state = "iv-state";
+    unlink(state);
+    struct psp_ivs *a = psp_ivs_create();
+    CHECK(psp_ivs_set_state_file(a, state, false));
+    struct psp_iv_gen gen_a;
+    psp_iv_gen_init_at(&gen_a, psp_ivs_start(a));
+    uint64_t last_a = take_ivs(a, &gen_a, 100000);
+    psp_ivs_destroy(a);
+
+    struct psp_ivs *b = psp_ivs_create();
+    psp_ivs_set_clock_offset(b, -(int64_t) HOUR);
+    CHECK(psp_ivs_set_state_file(b, state, false));
+    struct psp_iv_gen gen_b;
+    uint64_t first_b = psp_ivs_start(b);
+    psp_iv_gen_init_at(&gen_b, first_b);
+    CHECK(first_b > last_a);
+    take_ivs(b, &gen_b, 1000);
+
+    /* In one process: the key installed again after the clock went back
+     * another hour.  Its first counter, retired, gave IVs up to 'next'; the
+     * next one starts there, wherever the clock is. */
+    uint64_t next = psp_iv_gen_retire(&gen_b, false);
+    CHECK(next == first_b + 1000);
+    psp_ivs_retired(b, next);
+    psp_ivs_set_clock_offset(b, -2 * (int64_t) HOUR);
+    uint64_t first_c = psp_ivs_start(b);
+    CHECK(first_c >= next);
+
+    /* A retired counter gives nothing: as gone, or as stale. */
+    uint64_t iv;
+    CHECK_ERR(psp_ivs_take(b, &gen_b, &iv), PSP_E_NO_SA);
+    CHECK(psp_iv_gen_retire(&gen_b, true) == 0);
+    CHECK_ERR(psp_ivs_take(b, &gen_b, &iv), PSP_E_NO_SA);
+    struct psp_iv_gen gen_s;
+    psp_iv_gen_init_at(&gen_s, first_c);
+    take_ivs(b, &gen_s, 3);
+    CHECK(psp_iv_gen_retire(&gen_s, true) == first_c + 3);
+    CHECK_ERR(psp_ivs_take(b, &gen_s, &iv), PSP_E_SA_STALE);
+
+    /* IVs stop at the mark kept in the file: the last two before it are
+     * given (and ask for more), the next is refused; once the mark moves
+     * ahead, IVs are given again. */
+    uint64_t mark;
+    atomic_read(&b->hard_limit, &mark);
+    struct psp_iv_gen gen_m;
+    psp_iv_gen_init_at(&gen_m, mark - 2);
+    take_ivs(b, &gen_m, 2);
+    CHECK_ERR(psp_ivs_take(b, &gen_m, &iv), PSP_E_TX_IV_LIMIT);
+    CHECK(psp_ivs_run(b));
+    uint64_t given = take_ivs(b, &gen_m, 1);
+    FILE *f = fopen(state, "r");
+    unsigned long long int in_file = 0;
+    char line[128];
+    while (f && fgets(line, sizeof line, f)) {
+        sscanf(line, "iv_reserved=%llu", &in_file);
+    }
+    if (f) {
+        fclose(f);
+    }
+    CHECK(in_file > given);
+
+    /* A mark that cannot be written (the file is a directory): no IV past
+     * the last mark written is given. */
+    CHECK(!unlink(state) && !mkdir(state, 0700));
+    atomic_read(&b->hard_limit, &mark);
+    psp_iv_gen_init_at(&gen_m, mark - 1);
+    take_ivs(b, &gen_m, 1);
+    CHECK(!psp_ivs_run(b));
+    CHECK_ERR(psp_ivs_take(b, &gen_m, &iv), PSP_E_TX_IV_LIMIT);
+    struct psp_ivs *c = psp_ivs_create();
+    CHECK(!psp_ivs_set_state_file(c, state, false));
+    struct psp_iv_gen gen_n;
+    psp_iv_gen_init_at(&gen_n, psp_ivs_start(c));
+    CHECK_ERR(psp_ivs_take(c, &gen_n, &iv), PSP_E_TX_IV_LIMIT);
+    CHECK(!rmdir(state));
+    psp_ivs_destroy(b);
+    psp_ivs_destroy(c);
 
     /* Fixed start, for reproducing vectors. */
     psp_iv_gen_init_at(&gen, 1);
     CHECK(psp_iv_gen_next(&gen) == 1 && psp_iv_gen_next(&gen) == 2);
-    free(all);
-    printf("iv: %d IVs from %d threads, no repeats\n",
+    printf("iv: %d IVs from %d threads, no repeats; none across a restart "
+           "or a re-install with the clock back\n",
            IV_THREADS * IV_PER_THREAD, IV_THREADS);
 }
 
