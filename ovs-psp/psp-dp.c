@@ -535,6 +535,19 @@ psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
 }
 
 bool
+psp_dp_tx_sa_set_stale(const struct in6_addr *remote, uint64_t assoc)
+{
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    struct psp_tx_sa *sa = tx_sa_find(remote, assoc);
+    if (sa) {
+        tx_sa_retire_iv(sa, true);
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return sa != NULL;
+}
+
+bool
 psp_dp_tx_sa_lookup(const struct in6_addr *remote, uint64_t assoc)
 {
     psp_dp_init();
@@ -580,6 +593,8 @@ psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
         info->opts.owner_epoch = sa->owner_epoch;
         info->opts.sample = (sa->sd_bits & PSP_DP_HDR_S) != 0;
         info->opts.drop_after_sample = (sa->sd_bits & PSP_DP_HDR_D) != 0;
+        info->stale = (psp_iv_refused(psp_iv_gen_peek(&sa->iv))
+                       == PSP_E_SA_STALE);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return sa != NULL;
@@ -2025,6 +2040,9 @@ psp_dp_format(struct ds *s, bool brief)
         if (sa->sd_bits) {
             ds_put_cstr(&line, (sa->sd_bits & PSP_DP_HDR_D ? " sample,drop"
                                 : " sample"));
+        }
+        if (psp_iv_refused(psp_iv_gen_peek(&sa->iv)) == PSP_E_SA_STALE) {
+            ds_put_cstr(&line, " stale");
         }
         svec_add(&lines, ds_cstr(&line));
     }

@@ -113,6 +113,12 @@ int psp_dp_tx_sa_set_opts(const struct in6_addr *remote, uint64_t assoc,
 bool psp_dp_tx_sa_get_stats(const struct in6_addr *remote, uint64_t assoc,
                             uint64_t *packets, uint64_t *bytes);
 
+/* Marks the SA of 'remote' and 'assoc' stale: the receiver's master key
+ * generation that its key comes from is gone, so that the receiver would
+ * drop what it sends.  Its packets are dropped and counted as stale-sa
+ * (PSP_E_SA_STALE) until it is re-keyed (installed again).  Returns false
+ * if there is no such SA. */
+bool psp_dp_tx_sa_set_stale(const struct in6_addr *remote, uint64_t assoc);
 size_t psp_dp_tx_sa_count(void);
 
 /* Whether there is an SA for 'remote' and 'assoc', found as the datapath
@@ -125,6 +131,7 @@ struct psp_dp_tx_info {
     uint32_t spi;
     enum psp_version version;
     struct psp_dp_tx_opts opts;
+    bool stale;                 /* psp_dp_tx_sa_set_stale(). */
 };
 bool psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
                            struct psp_dp_tx_info *);

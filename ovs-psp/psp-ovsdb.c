@@ -951,7 +951,7 @@ static size_t tx_bulk;                  /* Rows and operations handled since
 /* The monitored columns: what a transmit SA is made of. */
 static const char *const tx_columns[] = {
     "remote", "association", "spi", "version", "sa_key", "crypt_offset", "vc",
-    "sample", "drop_after_sample",
+    "sample", "drop_after_sample", "stale",
 };
 
 /* A PSP_Tx_SA row, as monitored. */
@@ -966,6 +966,7 @@ struct tx_row {
     int64_t vc;
     bool sample;
     bool drop_after_sample;
+    bool stale;
 };
 
 static const struct json *
@@ -1017,6 +1018,7 @@ tx_row_parse(const struct json *json, struct tx_row *r)
     r->sample = json_get_true(row_column(json, "sample"));
     r->drop_after_sample = json_get_true(row_column(json,
                                                     "drop_after_sample"));
+    r->stale = json_get_true(row_column(json, "stale"));
     return (r->remote
             && json_get_int(row_column(json, "association"), &r->assoc)
             && json_get_int(row_column(json, "spi"), &r->spi)
@@ -1167,10 +1169,14 @@ tx_apply(const struct uuid *uuid, const struct json *new,
                  && prev.opts.sample == opts.sample
                  && prev.opts.drop_after_sample == opts.drop_after_sample);
     if (!r.sa_key) {
-        if (same) {
+        if (same && (r.stale || !prev.stale)) {
             /* The key column is ephemeral: a restarted ovsdb-server lost it,
-             * but the datapath still holds the key. */
-            tx_set_status(uuid, "applied", NULL);
+             * but the datapath still holds the key.  (An SA no longer stale
+             * needs its key again.) */
+            if (r.stale) {
+                psp_dp_tx_sa_set_stale(&remote, r.assoc);
+            }
+            tx_set_status(uuid, r.stale ? "stale" : "applied", NULL);
         } else {
             tx_refuse(uuid, has_prev, "no sa_key");
         }
@@ -1216,7 +1222,12 @@ tx_apply(const struct uuid *uuid, const struct json *new,
                       && prev_assoc == r.assoc)) {
         psp_dp_tx_sa_del_owned(&prev_remote, prev_assoc, uuid);
     }
-    tx_set_status(uuid, "applied", NULL);
+    if (r.stale) {
+        /* The receiver's generation of this key is gone: nothing is sent
+         * with it until the control plane re-keys. */
+        psp_dp_tx_sa_set_stale(&remote, r.assoc);
+    }
+    tx_set_status(uuid, r.stale ? "stale" : "applied", NULL);
     return;
 
 refuse:

@@ -851,7 +851,7 @@ test_dp_key_hygiene(struct ovs_cmdl_context *ctx OVS_UNUSED)
 /* IVs under one key never repeat: not when the same key is installed again
  * (applied again as it is, with other options, or after a removal) with
  * the clock going back, not for two SAs at once (refused), not when an
- * owner moves its SA. */
+ * owner moves its SA; a stale SA sends nothing. */
 static void
 test_dp_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
 {
@@ -931,15 +931,184 @@ test_dp_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK(psp_dp_tx_sa_set_opts(&addr_b, 2005, 0x101, PSP_V0, k1, 16,
                                 &other) == EEXIST);
 
+    /* Stale: nothing sent, until it is installed again (here with the same
+     * key, whose IVs go on). */
+    CHECK(psp_dp_tx_sa_set_stale(&addr_b, 2004));
+    p = vm_packet(64, 0);
+    CHECK_ERR(psp_dp_push(p, tmpl2, tlen2, false), PSP_E_SA_STALE);
+    dp_packet_delete(p);
+    struct psp_dp_tx_info info;
+    CHECK(psp_dp_tx_sa_get_info(&addr_b, 2004, &info) && info.stale);
+    struct ds d = DS_EMPTY_INITIALIZER;
+    psp_dp_format(&d, false);
+    CHECK(strstr(ds_cstr(&d), "key=2004 spi=0x00000101 version=0 "
+                 "(aes-gcm-128) tx_packets=1 tx_bytes=64 stale\n"));
+    ds_destroy(&d);
+    CHECK(!psp_dp_tx_sa_set_opts(&addr_b, 2004, 0x101, PSP_V0, k1, 16,
+                                 &opts));
+    CHECK(psp_dp_tx_sa_get_info(&addr_b, 2004, &info) && !info.stale);
+    next = push_iv(tmpl2, tlen2);
+    CHECK(next > iv);
+
     /* Other keys are not in the way. */
     CHECK(!psp_dp_tx_sa_set(&addr_b, 2002, 0x103, PSP_V0, k2, 16));
     printf("iv: ok\n");
 }
 
+/* The spec's counters (p.20) and Linux's key rotations and stale events,
+ * without the per-reason ones. */
+struct agg {
+    uint64_t rx_packets, rx_bytes, rx_auth_fail, rx_error, rx_bad, rx_stale;
+    uint64_t tx_packets, tx_bytes, tx_error, key_rotations;
+};
+
+static void
+get_agg(struct agg *a, struct psp_stats *s)
+{
+    psp_dp_get_stats(s);
+    *a = (struct agg) {
+        s->rx_packets, s->rx_bytes, s->rx_auth_fail, s->rx_error, s->rx_bad,
+        s->rx_stale, s->tx_packets, s->tx_bytes, s->tx_error,
+        s->key_rotations,
+    };
+}
+
+/* Checks that, since 'before', the counters moved by 'delta' exactly, and
+ * the reason 'error' (if any) by one; then sets 'before' to now. */
+static void
+check_counters(int line, struct agg *before, struct psp_stats *before_s,
+               const struct agg *delta, enum psp_error error)
+{
+    static const char *names[] = {
+        "rx_packets", "rx_bytes", "rx_auth_fail", "rx_error", "rx_bad",
+        "rx_stale", "tx_packets", "tx_bytes", "tx_error", "key_rotations",
+    };
+    const uint64_t *b = &before->rx_packets, *d = &delta->rx_packets;
+    struct psp_stats now_s;
+    struct agg now;
+
+    get_agg(&now, &now_s);
+    const uint64_t *n = &now.rx_packets;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (n[i] - b[i] != d[i]) {
+            fprintf(stderr, "line %d: %s moved by %"PRIu64", not %"PRIu64
+                    "\n", line, names[i], n[i] - b[i], d[i]);
+            n_failures++;
+        }
+    }
+    for (int e = 1; e < PSP_N_ERRORS; e++) {
+        uint64_t moved = now_s.errors[e] - before_s->errors[e];
+        if (moved != (e == (int) error)) {
+            fprintf(stderr, "line %d: %s moved by %"PRIu64"\n", line,
+                    psp_error_name(e), moved);
+            n_failures++;
+        }
+    }
+    *before = now;
+    *before_s = now_s;
+}
+#define CHECK_COUNTERS(ERROR, ...)                                      \
+    check_counters(__LINE__, &before, &before_s,                       \
+                   &(struct agg) { __VA_ARGS__ }, ERROR)
+
+/* Each event moves exactly its counters: every counter is checked after
+ * each one. */
+static void
+test_dp_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
+{
+    struct psp_port_cfg cfg = { .crypt_off = 0 };
+    struct psp_stats before_s;
+    struct agg before;
+    struct flow_tnl tnl;
+    uint8_t tmpl[128];
+    uint32_t spi;
+    uint64_t vc;
+
+    size_t tlen = build_template(tmpl, false, &cfg, 4001);
+    make_sa(&addr_a, &addr_b, 4001, PSP_V0, NULL);
+    get_agg(&before, &before_s);
+
+    /* Sent and received: packets, and bytes from after the IV to the end
+     * of the payload (here the 100-byte inner packet). */
+    struct dp_packet *p = pushed(tmpl, tlen, 100, PSP_OK);
+    CHECK_COUNTERS(PSP_OK, .tx_packets = 1, .tx_bytes = 100);
+    struct dp_packet *q = dp_packet_clone(p);
+    struct dp_packet *r = dp_packet_clone(p);
+    struct dp_packet *u = dp_packet_clone(p);
+    CHECK_ERR(psp_dp_pop(p, &tnl, &spi, &vc, NULL), PSP_OK);
+    CHECK_COUNTERS(PSP_OK, .rx_packets = 1, .rx_bytes = 100);
+
+    /* Authentication failure: the ICV. */
+    uint8_t *icv = (uint8_t *) dp_packet_tail(q) - 1;
+    *icv ^= 1;
+    set_rx_offsets(q, false);
+    CHECK_ERR(psp_dp_pop(q, &tnl, &spi, &vc, NULL), PSP_E_AUTH);
+    CHECK_COUNTERS(PSP_E_AUTH, .rx_auth_fail = 1);
+
+    /* Error (length): the UDP length past the packet. */
+    dp_packet_set_size(r, dp_packet_size(r) - 1);
+    set_rx_offsets(r, false);
+    CHECK_ERR(psp_dp_pop(r, &tnl, &spi, &vc, NULL), PSP_E_TRUNCATED);
+    CHECK_COUNTERS(PSP_E_TRUNCATED, .rx_error = 1);
+
+    /* Bad: an SPI never allocated. */
+    uint8_t *psp = CONST_CAST(uint8_t *, psp_of(u, false));
+    psp[7] ^= 0x40;
+    CHECK_ERR(psp_dp_pop(u, &tnl, &spi, &vc, NULL), PSP_E_UNKNOWN_SPI);
+    CHECK_COUNTERS(PSP_E_UNKNOWN_SPI, .rx_bad = 1);
+
+    /* A cipher failure on receive is a bad packet received.  (A new SPI,
+     * whose key no cache holds yet.) */
+    make_sa(&addr_a, &addr_b, 4001, PSP_V0, NULL);
+    struct dp_packet *c = pushed(tmpl, tlen, 100, PSP_OK);
+    CHECK_COUNTERS(PSP_OK, .tx_packets = 1, .tx_bytes = 100);
+    psp_crypto_test_fail_loads(1);      /* The first load of its key. */
+    CHECK_ERR(psp_dp_pop(c, &tnl, &spi, &vc, NULL), PSP_E_CRYPTO);
+    CHECK_COUNTERS(PSP_E_CRYPTO, .rx_bad = 1);
+
+    /* ...and on transmit, a packet not sent: "tx error packets", not a bad
+     * packet received. */
+    make_sa(&addr_a, &addr_b, 4001, PSP_V0, NULL);
+    psp_crypto_test_fail_loads(1);      /* The first load of the new key. */
+    dp_packet_delete(pushed(tmpl, tlen, 100, PSP_E_CRYPTO));
+    CHECK_COUNTERS(PSP_E_CRYPTO, .tx_error = 1);
+
+    /* Transmit errors: no SA; a stale SA; an IV past those reserved. */
+    uint8_t tmpl2[128];
+    size_t tlen2 = build_template(tmpl2, false, &cfg, 4002);
+    dp_packet_delete(pushed(tmpl2, tlen2, 100, PSP_E_NO_SA));
+    CHECK_COUNTERS(PSP_E_NO_SA, .tx_error = 1);
+    CHECK(psp_dp_tx_sa_set_stale(&addr_b, 4001));
+    dp_packet_delete(pushed(tmpl, tlen, 100, PSP_E_SA_STALE));
+    CHECK_COUNTERS(PSP_E_SA_STALE, .tx_error = 1);
+    make_sa(&addr_a, &addr_b, 4001, PSP_V0, NULL);
+    CHECK(psp_dp_test_set_iv(&addr_b, 4001, PSP_IV_MAX));
+    dp_packet_delete(pushed(tmpl, tlen, 100, PSP_E_TX_IV_LIMIT));
+    CHECK_COUNTERS(PSP_E_TX_IV_LIMIT, .tx_error = 1);
+
+    /* Stale: a packet of a generation two rotations old. */
+    make_sa(&addr_a, &addr_b, 4001, PSP_V0, NULL);
+    struct dp_packet *old = pushed(tmpl, tlen, 100, PSP_OK);
+    CHECK_COUNTERS(PSP_OK, .tx_packets = 1, .tx_bytes = 100);
+    CHECK(psp_dp_rotate());
+    CHECK(psp_dp_rotate());
+    CHECK_COUNTERS(PSP_OK, .key_rotations = 2);
+    CHECK_ERR(psp_dp_pop(old, &tnl, &spi, &vc, NULL), PSP_E_STALE);
+    CHECK_COUNTERS(PSP_E_STALE, .rx_stale = 1);
+
+    dp_packet_delete(p);
+    dp_packet_delete(q);
+    dp_packet_delete(r);
+    dp_packet_delete(u);
+    dp_packet_delete(c);
+    dp_packet_delete(old);
+    printf("counters: ok\n");
+}
 
 static const struct ovs_cmdl_command commands[] = {
     {"key-hygiene", NULL, 0, 0, test_dp_key_hygiene, OVS_RO},
     {"iv", NULL, 0, 0, test_dp_iv, OVS_RO},
+    {"counters", NULL, 0, 0, test_dp_counters, OVS_RO},
     {"offloads", NULL, 0, 0, test_dp_offloads, OVS_RO},
     {"basic", NULL, 0, 0, test_dp_basic, OVS_RO},
     {"entropy", NULL, 0, 0, test_dp_entropy, OVS_RO},
