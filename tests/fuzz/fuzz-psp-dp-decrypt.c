@@ -120,6 +120,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct psp_dp_rx_info info;
     enum psp_error error = psp_dp_decrypt(p, assoc_check ? &assoc : NULL,
                                           &info);
+    if (fuzz_verbose()) {
+        fprintf(stderr, "decrypt: %s, %s\n",
+                expect_ok ? "authentic" : "not expected to pass",
+                psp_error_name(error));
+    }
     if (error) {
         if (expect_ok) {
             fprintf(stderr, "psp_dp_decrypt() dropped an authentic packet: "

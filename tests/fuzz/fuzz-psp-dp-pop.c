@@ -166,6 +166,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         psp_dp_get_stats(&before);
     }
     p = netdev_psp_pop_header(p);
+    if (fuzz_verbose()) {
+        fprintf(stderr, "pop: %s, %s\n",
+                expect_ok ? "authentic" : "not expected to pass",
+                p ? "delivered" : "dropped");
+    }
     if (!p) {
         if (expect_ok) {
             report_drop(&before);

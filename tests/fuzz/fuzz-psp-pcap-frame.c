@@ -33,8 +33,8 @@
  * "encrypt" wrote, which must give the frame back (as far as its IP length
  * goes; in transport mode the IPv4 header checksum is recomputed).
  *
- * The program's messages go to /dev/null, unless FUZZ_PCAP_VERBOSE is set
- * in the environment (to see why a finding failed): then the command lines
+ * The program's messages go to /dev/null, unless FUZZ_VERBOSE is set in
+ * the environment (to see why a finding failed): then the command lines
  * and the messages go to stderr. */
 
 int ovs_psp_pcap_main(int argc, char *argv[]);
@@ -119,7 +119,7 @@ run(const char *args[])
     argv[argc] = NULL;
 
     FILE *save = stderr;
-    if (!getenv("FUZZ_PCAP_VERBOSE")) {
+    if (!fuzz_verbose()) {
         stderr = devnull;
     } else {
         for (int i = 0; i < argc; i++) {

@@ -41,6 +41,17 @@ fuzz_fail(const char *file, int line, const char *what)
     abort();
 }
 
+bool
+fuzz_verbose(void)
+{
+    static int verbose = -1;
+
+    if (verbose < 0) {
+        verbose = getenv("FUZZ_VERBOSE") != NULL;
+    }
+    return verbose;
+}
+
 /* Sealing. */
 
 /* Derived keys, direct-mapped by SPI and version, so that a fuzzer that

@@ -50,6 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void fuzz_fail(const char *file, int line, const char *what)
     __attribute__((__noreturn__));
 
+/* Whether FUZZ_VERBOSE is set in the environment: the datapath targets
+ * then say on stderr what they expected of each input and what happened,
+ * to check that their checks are not vacuous, and the pcap target shows
+ * the program's command lines and messages. */
+bool fuzz_verbose(void);
+
 /* The spec's KDF example keys, which the vectors are encrypted under
  * (../shared/vectors/keys/master_keys.cfg). */
 extern const uint8_t fuzz_master_keys[2][PSP_MASTER_KEY_LEN];
