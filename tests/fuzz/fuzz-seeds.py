@@ -17,7 +17,8 @@
 the PSP vectors: every packet of every encrypted vector as it is
 (authentic), and as its plaintext (the PSP header, then the cleartext
 vector's inner packet) for the harness to seal, each in the input format
-of each target.
+of each target; and the inputs of regressions.txt, what the targets found
+before, so that every run replays them.
 
 usage: fuzz-seeds.py VECTORS OUTDIR
 
@@ -96,6 +97,25 @@ def plaintext(psp, clear_frame, tunnel):
     return plain
 
 
+def read_regressions(path):
+    """Returns (target, name, input) for each entry of 'path': a line
+    "TARGET NAME", the input in hex on the lines after it, a blank line."""
+    entries = []
+    entry = None
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                entry = None
+            elif entry is None:
+                target, name = line.split()
+                entry = [target, name, bytearray()]
+                entries.append(entry)
+            else:
+                entry[2] += bytes.fromhex(line)
+    return [(t, n, bytes(d)) for t, n, d in entries]
+
+
 class Vector:
     def __init__(self, vectors, name):
         self.name = name
@@ -172,6 +192,11 @@ def main():
                 clear_done.add((v.clear_name, k))
                 add("fuzz-miniflow-extract",
                     "%s-%d" % (v.clear_name, k + 1), ctl(0) + clear)
+
+    for target, name, data in read_regressions(
+            os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "regressions.txt")):
+        add(target, "regression-" + name, data)
 
     for target, items in sorted(seeds.items()):
         d = os.path.join(outdir, target)
