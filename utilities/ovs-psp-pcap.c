@@ -95,6 +95,7 @@ enum enc_error {
     ENC_TRUNCATED,
     ENC_IPV4_FRAG,
     ENC_IPV6_EXT,
+    ENC_IP_IN_IP,
     ENC_CRYPT_OFF,
     ENC_TOO_BIG,
     ENC_NO_ROOM,
@@ -109,6 +110,7 @@ static const char *enc_error_names[ENC_N_ERRORS] = {
     [ENC_TRUNCATED] = "truncated",
     [ENC_IPV4_FRAG] = "ipv4-fragment",
     [ENC_IPV6_EXT] = "ipv6-extension-header",
+    [ENC_IP_IN_IP] = "ip-in-ip",
     [ENC_CRYPT_OFF] = "crypt-offset-too-large",
     [ENC_TOO_BIG] = "too-big",
     [ENC_NO_ROOM] = "no-room",
@@ -556,6 +558,12 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
                               || f.proto == IPPROTO_ESP)) {
         return ENC_IPV6_EXT;
     }
+    /* An IP-in-IP packet would carry Next Header 4 or 41, which a receiver
+     * ('decrypt' here, and the datapath) reads as tunnel mode: transport
+     * mode cannot say it.  The datapath's psp_encrypt refuses it too. */
+    if (!tunnel && (f.proto == IPPROTO_IPIP || f.proto == IPPROTO_IPV6)) {
+        return ENC_IP_IN_IP;
+    }
     if (new_ip_len - (f.ipv6 ? IPV6_HEADER_LEN : 0) > UINT16_MAX) {
         return ENC_TOO_BIG;
     }
@@ -912,6 +920,10 @@ encrypt_refused(uint64_t n, enum enc_error error)
     } else if (error == ENC_IPV6_EXT) {
         packet_refused("encrypt", n, name, "transport mode does not "
                        "encrypt IPv6 packets with extension headers");
+    } else if (error == ENC_IP_IN_IP) {
+        packet_refused("encrypt", n, name, "transport mode does not "
+                       "encrypt IP in IP (Next Header 4 or 41 means tunnel "
+                       "mode)");
     }
 }
 
