@@ -184,21 +184,47 @@ read_capture(struct mem_file *f, uint8_t **frame, size_t *len)
     return n;
 }
 
+/* The offset of the IP header of the Ethernet frame 'f', after any VLAN
+ * tags, as the program finds it (the frame builder's own f->l3 is that of
+ * the frame before FUZZ_F_L3 stripped its Ethernet header: here every
+ * frame is read as Ethernet).  Sets '*ipv6'.  Only for a frame that the
+ * program encrypted, so it has an IP header. */
+static size_t
+frame_l3(const struct fuzz_frame *f, bool *ipv6)
+{
+    const uint8_t *p = f->data;
+    size_t ofs = ETH_HEADER_LEN;
+    uint16_t type;
+
+    FUZZ_ASSERT(f->len >= ETH_HEADER_LEN);
+    type = (p[12] << 8) | p[13];
+    while (type == ETH_TYPE_VLAN_8021Q || type == ETH_TYPE_VLAN_8021AD) {
+        FUZZ_ASSERT(f->len >= ofs + VLAN_HEADER_LEN);
+        type = (p[ofs + 2] << 8) | p[ofs + 3];
+        ofs += VLAN_HEADER_LEN;
+    }
+    FUZZ_ASSERT(type == ETH_TYPE_IP || type == ETH_TYPE_IPV6);
+    *ipv6 = type == ETH_TYPE_IPV6;
+    return ofs;
+}
+
 /* Checks that 'out' is the frame 'f' as far as its IP length goes, but for
  * the IPv4 header checksum if 'transport'. */
 static void
 check_round_trip(const struct fuzz_frame *f, bool transport,
                  const uint8_t *out, size_t out_len)
 {
-    const uint8_t *ip = f->data + f->l3;
-    size_t ip_len = (f->ipv6 ? IPV6_HEADER_LEN + ((ip[4] << 8) | ip[5])
+    bool ipv6;
+    size_t l3 = frame_l3(f, &ipv6);
+    const uint8_t *ip = f->data + l3;
+    size_t ip_len = (ipv6 ? IPV6_HEADER_LEN + ((ip[4] << 8) | ip[5])
                      : (ip[2] << 8) | ip[3]);
 
-    FUZZ_ASSERT(out_len == f->l3 + ip_len);
+    FUZZ_ASSERT(out_len == l3 + ip_len);
     for (size_t i = 0; i < out_len; i++) {
         FUZZ_ASSERT(out[i] == f->data[i]
-                    || (transport && !f->ipv6
-                        && (i == f->l3 + 10 || i == f->l3 + 11)));
+                    || (transport && !ipv6
+                        && (i == l3 + 10 || i == l3 + 11)));
     }
 }
 
