@@ -308,7 +308,7 @@ enum psp_error psp_iv_refused(uint64_t iv);
 static inline enum psp_error
 psp_iv_gen_take(struct psp_iv_gen *gen, uint64_t limit, uint64_t *iv)
 {
-    *iv = atomic_fetch_add_explicit(&gen->next, 1, memory_order_relaxed);
+    *iv = __atomic_fetch_add(&gen->next, 1, __ATOMIC_RELAXED);
     return __builtin_expect(*iv < limit, 1) ? PSP_OK : psp_iv_refused(*iv);
 }
 
