@@ -35,6 +35,8 @@ A SPEC is a comma-separated list of KEY=VALUE, each optional:
   off=N      IPv4 fragment offset, in 8-byte units
   nh=N       IPv6 Next Header (17); the UDP header and payload follow as they
              are
+  l4=udp|tcp the L4 header (udp); 'tcp' for a TCP segment (ACK and PSH, the
+             sequence number growing with the payload) with its checksum
 The frames go from 10.0.0.1 (fd00::1) port 11111 to 10.0.0.2 (fd00::2) port
 22222; their payload bytes depend on the frame's position in OUT.
 """
@@ -58,7 +60,7 @@ def csum(data):
 
 def make_frame(spec, index):
     opts = {"ip": "4", "tags": "0", "len": "64", "mf": "0", "off": "0",
-            "nh": "17"}
+            "nh": "17", "l4": "udp"}
     for item in spec.split(","):
         key, _, value = item.partition("=")
         if key not in opts:
@@ -66,21 +68,38 @@ def make_frame(spec, index):
         opts[key] = value
     v6 = opts["ip"] == "6"
     if opts["len"] == "max":
-        plen = 65535 - PSP_OVERHEAD - 8 - (0 if v6 else 20)
+        l4len = 20 if opts["l4"] == "tcp" else 8
+        plen = 65535 - PSP_OVERHEAD - l4len - (0 if v6 else 20)
     else:
         plen = int(opts["len"])
     payload = bytes((index * 31 + i * 7) & 0xff for i in range(plen))
-    udp = struct.pack("!HHHH", 11111, 22222, 8 + plen, 0) + payload
     if v6:
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(udp), int(opts["nh"]),
-                         64, b"\xfd" + bytes(14) + b"\1",
-                         b"\xfd" + bytes(14) + b"\2")
+        src, dst = b"\xfd" + bytes(14) + b"\1", b"\xfd" + bytes(14) + b"\2"
+    else:
+        src, dst = bytes((10, 0, 0, 1)), bytes((10, 0, 0, 2))
+    if opts["l4"] == "tcp":
+        proto = 6
+        seq = 1000 + index * 65536
+        l4 = struct.pack("!HHIIBBHHH", 11111, 22222, seq, 1, 5 << 4, 0x18,
+                         65535, 0, 0) + payload
+        if v6:
+            pseudo = src + dst + struct.pack("!IxxxB", len(l4), proto)
+        else:
+            pseudo = src + dst + struct.pack("!xBH", proto, len(l4))
+        l4 = l4[:16] + struct.pack("!H", csum(pseudo + l4)) + l4[18:]
+    elif opts["l4"] == "udp":
+        proto = 17
+        l4 = struct.pack("!HHHH", 11111, 22222, 8 + plen, 0) + payload
+    else:
+        sys.exit("%s: unknown l4 in frame spec" % opts["l4"])
+    if v6:
+        nh = proto if opts["nh"] == "17" and proto != 17 else int(opts["nh"])
+        ip = struct.pack("!IHBB16s16s", 6 << 28, len(l4), nh, 64, src, dst)
         ethertype = 0x86dd
     else:
         frag = (0x2000 if opts["mf"] == "1" else 0) | int(opts["off"])
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), index,
-                         frag, 64, 17, 0, bytes((10, 0, 0, 1)),
-                         bytes((10, 0, 0, 2)))
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), index,
+                         frag, 64, proto, 0, src, dst)
         ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
         ethertype = 0x0800
     ntags = int(opts["tags"])
@@ -89,7 +108,7 @@ def make_frame(spec, index):
         tpid = 0x88a8 if i == 0 and ntags > 1 else 0x8100
         tags += struct.pack("!HH", tpid, 100 + i)
     eth = bytes((2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1))
-    return eth + tags + struct.pack("!H", ethertype) + ip + udp
+    return eth + tags + struct.pack("!H", ethertype) + ip + l4
 
 
 def read_pcap(name):
