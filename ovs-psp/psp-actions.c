@@ -48,7 +48,8 @@ set_rx_metadata(struct dp_packet *packet, const struct psp_dp_rx_info *info)
     psp.ver = info->version;
     psp.flags = info->hdr_flags;
     psp.crypt_off = info->crypt_off;
-    psp.vis = FLOW_PSP_VIS_HDR | PSP_FLOW_VIS_DECRYPTED;
+    psp.vis = FLOW_PSP_VIS_HDR;
+    psp.decrypted = 1;
     if (info->hdr_flags & PSP_DP_HDR_V) {
         psp.vc = htonll(info->vc);
         psp.vis |= FLOW_PSP_VIS_VC;

@@ -55,6 +55,7 @@ BUILD_ASSERT_DECL(offsetof(struct flow_psp, crypt_off) == 6);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, vis) == 7);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, vc) == 8);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, inner_proto) == 16);
+BUILD_ASSERT_DECL(offsetof(struct flow_psp, decrypted) == 17);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, inner_tp_src) == 20);
 BUILD_ASSERT_DECL(offsetof(struct flow_psp, inner_tp_dst) == 22);
 
@@ -68,6 +69,7 @@ psp_flow_pack(const struct flow_psp *psp, uint64_t w[3])
             | psp_word_field(psp->vis, 7, 1));
     w[1] = (OVS_FORCE uint64_t) psp->vc;
     w[2] = (psp_word_field(psp->inner_proto, 0, 1)
+            | psp_word_field(psp->decrypted, 1, 1)
             | psp_word_field((OVS_FORCE uint16_t) psp->inner_tp_src, 4, 2)
             | psp_word_field((OVS_FORCE uint16_t) psp->inner_tp_dst, 6, 2));
 }
@@ -139,6 +141,9 @@ psp_field(const struct mf_field *mf)
         return PSP_FIELD(inner_tp_src, FLOW_PSP_VIS_PORTS);
     case MFF_PSP_INNER_TP_DST:
         return PSP_FIELD(inner_tp_dst, FLOW_PSP_VIS_PORTS);
+    case MFF_PSP_DECRYPTED:
+        /* 0 or 1 for any packet, PSP or not: it needs no header. */
+        return (struct psp_field) { offsetof(struct flow_psp, decrypted), 0 };
     default:
         OVS_NOT_REACHED();
     }
@@ -167,6 +172,8 @@ psp_mf_is_value_valid(const struct mf_field *mf, const union mf_value *value)
         return !(value->u8 & ~0xc2);
     case MFF_PSP_CRYPT_OFF:
         return value->u8 <= PSP_MAX_CRYPT_OFF;
+    case MFF_PSP_DECRYPTED:
+        return value->u8 <= 1;
     default:
         return true;
     }
@@ -196,7 +203,7 @@ psp_match_set_vis(struct match *match)
 {
     uint8_t vis = 0;
 
-    for (enum mf_field_id id = MFF_PSP_SPI; id <= MFF_PSP_INNER_TP_DST;
+    for (enum mf_field_id id = MFF_PSP_SPI; id <= MFF_PSP_DECRYPTED;
          id++) {
         const struct mf_field *mf = mf_from_id(id);
         if (!psp_mf_is_all_wild(mf, &match->wc)) {
@@ -225,10 +232,10 @@ psp_mf_set(const struct mf_field *mf, const union mf_value *value,
 void
 psp_match_format(const struct match *match, struct ds *s)
 {
-    if (!match->wc.masks.psp.vis) {
+    if (is_all_zeros(&match->wc.masks.psp, sizeof match->wc.masks.psp)) {
         return;
     }
-    for (enum mf_field_id id = MFF_PSP_SPI; id <= MFF_PSP_INNER_TP_DST;
+    for (enum mf_field_id id = MFF_PSP_SPI; id <= MFF_PSP_DECRYPTED;
          id++) {
         const struct mf_field *mf = mf_from_id(id);
         if (!psp_mf_is_all_wild(mf, &match->wc)) {
@@ -283,6 +290,7 @@ psp_odp_format(struct ds *ds, const struct flow_psp *key,
     PSP_ODP_FIELD(inner_proto, false);
     PSP_ODP_FIELD(inner_tp_src, false);
     PSP_ODP_FIELD(inner_tp_dst, false);
+    PSP_ODP_FIELD(decrypted, false);
 #undef PSP_ODP_FIELD
     ds_chomp(ds, ',');
 }

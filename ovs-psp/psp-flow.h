@@ -26,7 +26,10 @@
  * The fields live in 'struct flow''s 'psp' member (struct flow_psp), which
  * miniflow_extract() fills for UDP packets to port 1000 whose PSP header
  * parses, and which is all zeros otherwise.  Its 'vis' byte, which no
- * OpenFlow field shows, says which parts are readable.  Matching any PSP
+ * OpenFlow field shows, says which parts are readable.  After psp_decrypt
+ * (psp-actions.c), the packet's 'psp' is the header it arrived with, its
+ * inner protocol and ports are its own L4 header's, and 'decrypted' (the
+ * psp_decrypted field) is 1.  Matching any PSP
  * field also matches the 'vis' bits it needs (psp_mf_set()), so that a
  * field the crypt offset leaves encrypted, or a packet that is not PSP,
  * never matches a flow on that field, whatever value the flow asks for.
@@ -54,7 +57,8 @@ union mf_value;
     case MFF_PSP_VC:                            \
     case MFF_PSP_INNER_PROTO:                   \
     case MFF_PSP_INNER_TP_SRC:                  \
-    case MFF_PSP_INNER_TP_DST
+    case MFF_PSP_INNER_TP_DST:                  \
+    case MFF_PSP_DECRYPTED
 
 /* Fills 'psp', the three 64-bit words of a struct flow_psp, from
  * 'udp_payload' ('size' bytes, the UDP payload of a packet to the PSP port)
@@ -65,11 +69,6 @@ bool psp_flow_extract(const void *udp_payload, size_t size, uint64_t psp[3]);
 /* Stores 'psp' into 'w' as the three 64-bit words it is in memory, built
  * without a round trip through memory. */
 void psp_flow_pack(const struct flow_psp *psp, uint64_t w[3]);
-
-/* The 'vis' bit of a packet that psp_decrypt decrypted: the PSP fields are
- * those of the header it arrived with, and its inner protocol and ports are
- * its own L4 header's. */
-#define PSP_FLOW_VIS_DECRYPTED 0x10
 
 /* meta-flow.c glue, for the MFF_PSP_* fields. */
 bool psp_mf_is_all_wild(const struct mf_field *, const struct flow_wildcards *);
