@@ -101,7 +101,8 @@ tests_fuzz_fuzz_psp_visible_LDADD = lib/libopenvswitch.la
 tests_fuzz_fuzz_psp_visible_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
 
 tests_fuzz_fuzz_miniflow_extract_SOURCES = \
-	psp/tests/fuzz/fuzz-miniflow-extract.c $(PSP_FUZZ_COMMON)
+	psp/tests/fuzz/fuzz-miniflow-extract.c $(PSP_FUZZ_COMMON) \
+	psp/tests/fuzz/fuzz-psp-dp.c psp/tests/fuzz/fuzz-psp-dp.h
 tests_fuzz_fuzz_miniflow_extract_LDADD = lib/libopenvswitch.la
 tests_fuzz_fuzz_miniflow_extract_LDFLAGS = $(AM_LDFLAGS) $(PSP_FUZZ_ENGINE)
 

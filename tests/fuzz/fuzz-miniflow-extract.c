@@ -33,6 +33,7 @@
 #include "packets.h"
 #include "psp-flow.h"
 
+#include "fuzz-psp-dp.h"
 #include "fuzz-psp.h"
 
 static struct fuzz_sealer sealer;
@@ -50,29 +51,14 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_frame f;
-
-    if (!fuzz_frame_build(data, size, &sealer, &f)) {
-        return 0;
-    }
-    if (!f.len || f.len > VLAN_ETH_HEADER_LEN + UINT16_MAX) {
-        fuzz_frame_destroy(&f);         /* No port receives it. */
-        return 0;
-    }
-
-    struct dp_packet *p = dp_packet_new(f.len);
-    dp_packet_put(p, f.data, f.len);
-    p->packet_type = (!(f.flags & FUZZ_F_L3) ? htonl(PT_ETH)
-                      : PACKET_TYPE_BE(OFPHTN_ETHERTYPE, f.eth_type));
-    fuzz_frame_destroy(&f);
-    pkt_metadata_init(&p->md, u32_to_odp(1));
-
-    struct {
-        struct miniflow mf;
-        uint64_t buf[FLOW_U64S];
-    } m;
     struct flow flow, flow2;
-    miniflow_extract(p, &m.mf);
-    miniflow_expand(&m.mf, &flow);
+
+    struct dp_packet *p = fuzz_dp_receive(data, size, &sealer, 0, &f,
+                                          &flow);
+    if (!p) {
+        return 0;
+    }
+    fuzz_frame_destroy(&f);
     flow_extract(p, &flow2);
     FUZZ_ASSERT(flow_equal(&flow, &flow2));
 

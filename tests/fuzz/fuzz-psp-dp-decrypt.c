@@ -58,30 +58,14 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_frame f;
-
-    if (!fuzz_frame_build(data, size, &sealer, &f)) {
-        return 0;
-    }
-    if (!f.len || f.len > VLAN_ETH_HEADER_LEN + UINT16_MAX) {
-        fuzz_frame_destroy(&f);         /* No port receives it. */
-        return 0;
-    }
-
-    /* Received into a buffer with the datapath's headroom and no more
-     * room than the frame, so that a read past it is caught. */
-    struct dp_packet *p = dp_packet_new_with_headroom(f.len, 128);
-    dp_packet_put(p, f.data, f.len);
-    p->packet_type = (!(f.flags & FUZZ_F_L3) ? htonl(PT_ETH)
-                      : PACKET_TYPE_BE(OFPHTN_ETHERTYPE, f.eth_type));
-    pkt_metadata_init(&p->md, u32_to_odp(1));
-
-    struct {
-        struct miniflow mf;
-        uint64_t buf[FLOW_U64S];
-    } m;
     struct flow flow;
-    miniflow_extract(p, &m.mf);
-    miniflow_expand(&m.mf, &flow);
+
+    /* Received with the datapath's headroom. */
+    struct dp_packet *p = fuzz_dp_receive(data, size, &sealer, 128, &f,
+                                          &flow);
+    if (!p) {
+        return 0;
+    }
 
     /* What the action must decrypt: a packet that the harness sealed, as
      * the action sees it (an IP version that matches the Ethernet type,
@@ -160,7 +144,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         /* Recirculated, it is extracted again. */
-        miniflow_extract(p, &m.mf);
+        flow_extract(p, &flow);
     }
     fuzz_frame_destroy(&f);
     dp_packet_delete(p);

@@ -18,6 +18,8 @@
 
 #include "fuzz-psp-dp.h"
 
+#include "dp-packet.h"
+#include "flow.h"
 #include "openvswitch/vlog.h"
 #include "packets.h"
 #include "psp-dp.h"
@@ -82,4 +84,31 @@ fuzz_dp_bound(uint32_t spi, uint8_t version, const struct in6_addr *src,
         }
     }
     return false;
+}
+
+struct dp_packet *
+fuzz_dp_receive(const uint8_t *data, size_t size, struct fuzz_sealer *sealer,
+                size_t headroom, struct fuzz_frame *f, struct flow *flow)
+{
+    if (!fuzz_frame_build(data, size, sealer, f)) {
+        return NULL;
+    }
+    if (!f->len || f->len > VLAN_ETH_HEADER_LEN + UINT16_MAX) {
+        fuzz_frame_destroy(f);          /* No port receives it. */
+        return NULL;
+    }
+
+    struct dp_packet *p = dp_packet_new_with_headroom(f->len, headroom);
+    dp_packet_put(p, f->data, f->len);
+    p->packet_type = (!(f->flags & FUZZ_F_L3) ? htonl(PT_ETH)
+                      : PACKET_TYPE_BE(OFPHTN_ETHERTYPE, f->eth_type));
+    pkt_metadata_init(&p->md, u32_to_odp(1));
+
+    struct {
+        struct miniflow mf;
+        uint64_t buf[FLOW_U64S];
+    } m;
+    miniflow_extract(p, &m.mf);
+    miniflow_expand(&m.mf, flow);
+    return p;
 }

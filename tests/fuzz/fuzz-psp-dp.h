@@ -41,6 +41,9 @@
 
 #include "fuzz-psp.h"
 
+struct dp_packet;
+struct flow;
+
 /* Installs the keys and bindings, and silences logging. */
 void fuzz_dp_init(struct fuzz_sealer *);
 
@@ -50,5 +53,18 @@ void fuzz_dp_init(struct fuzz_sealer *);
  * no binding allows it. */
 bool fuzz_dp_bound(uint32_t spi, uint8_t version, const struct in6_addr *src,
                    const uint64_t *assoc, uint64_t *bound_assoc);
+
+/* Receives the frame that fuzz input 'data' ('size' bytes) makes (see
+ * fuzz_frame_build(), with 'sealer') as a port would: into a dp_packet with
+ * 'headroom' bytes before it and no room after it, so that a read past its
+ * end is caught, with the packet type its flags say and the metadata of
+ * port 1.  Stores its flow, as miniflow_extract() extracts it, in 'flow',
+ * and returns it; 'f' keeps the frame, for the caller to destroy.  Returns
+ * NULL, with nothing to destroy, if the input makes no frame that a port
+ * could receive. */
+struct dp_packet *fuzz_dp_receive(const uint8_t *data, size_t size,
+                                  struct fuzz_sealer *sealer,
+                                  size_t headroom, struct fuzz_frame *f,
+                                  struct flow *flow);
 
 #endif /* fuzz-psp-dp.h */
