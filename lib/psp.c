@@ -17,8 +17,8 @@
 #include "psp.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -707,7 +707,8 @@ psp_key_init(struct psp_key *key, enum psp_version version,
              const uint8_t *bytes, size_t len)
 {
     memset(key, 0, sizeof *key);
-    if (!psp_version_is_valid(version) || len != psp_version_key_len(version)) {
+    if (!psp_version_is_valid(version)
+        || len != psp_version_key_len(version)) {
         return false;
     }
     key->id = psp_new_uid();
@@ -930,6 +931,35 @@ psp_iv_refused(uint64_t iv)
     return (iv >= PSP_IV_STALE ? PSP_E_SA_STALE
             : iv >= PSP_IV_RETIRED ? PSP_E_NO_SA
             : PSP_E_TX_IV_LIMIT);
+}
+
+/* The slow path of psp_iv_gen_take(): 'iv', just taken from 'gen', is
+ * refused.  A retired generator still counts every take, and a stale SA
+ * that stays installed is taken from for every packet of its flows: once
+ * half of its 2^40 values are used up, its counter goes back to where it
+ * was retired, so that it never wraps around to IVs that a limit allows
+ * (or into the other retired range). */
+enum psp_error
+psp_iv_gen_refuse(struct psp_iv_gen *gen, uint64_t iv)
+{
+    enum psp_error error = psp_iv_refused(iv);
+
+    if (error != PSP_E_TX_IV_LIMIT) {
+        uint64_t base = (error == PSP_E_SA_STALE ? PSP_IV_STALE
+                         : PSP_IV_RETIRED);
+        if (iv - base >= UINT64_C(1) << 39) {
+            /* Every value from 'base' on is refused alike, so a take that
+             * runs between the fetch-add and this store loses nothing. */
+            __atomic_store_n(&gen->next, base, __ATOMIC_RELAXED);
+        }
+    }
+    return error;
+}
+
+bool
+psp_iv_gen_is_stale(const struct psp_iv_gen *gen)
+{
+    return psp_iv_refused(psp_iv_gen_peek(gen)) == PSP_E_SA_STALE;
 }
 
 uint64_t

@@ -299,22 +299,29 @@ void psp_iv_gen_init_at(struct psp_iv_gen *, uint64_t first);
 uint64_t psp_iv_gen_next(struct psp_iv_gen *);
 uint64_t psp_iv_gen_peek(const struct psp_iv_gen *);
 
+/* Why 'iv', taken from a generator, was refused: PSP_E_SA_STALE if the
+ * generator was retired as stale, PSP_E_NO_SA if it was retired otherwise
+ * (its SA is gone), or PSP_E_TX_IV_LIMIT. */
 enum psp_error psp_iv_refused(uint64_t iv);
+enum psp_error psp_iv_gen_refuse(struct psp_iv_gen *, uint64_t iv);
 
 /* Takes the next IV of 'gen' into '*iv' and returns PSP_OK if it is below
- * 'limit' (at most PSP_IV_MAX).  Otherwise the IV must not be used:
- * returns PSP_E_SA_STALE if 'gen' was retired as stale, PSP_E_NO_SA if it
- * was retired otherwise (its SA is gone), or PSP_E_TX_IV_LIMIT. */
+ * 'limit' (at most PSP_IV_MAX).  Otherwise the IV must not be used, and
+ * returns psp_iv_refused(*iv). */
 static inline enum psp_error
 psp_iv_gen_take(struct psp_iv_gen *gen, uint64_t limit, uint64_t *iv)
 {
     *iv = __atomic_fetch_add(&gen->next, 1, __ATOMIC_RELAXED);
-    return __builtin_expect(*iv < limit, 1) ? PSP_OK : psp_iv_refused(*iv);
+    return (__builtin_expect(*iv < limit, 1) ? PSP_OK
+            : psp_iv_gen_refuse(gen, *iv));
 }
 
 /* Retires 'gen', as stale if 'stale', and returns the first IV it never
  * gave (every IV it gave is below), or 0 if it was retired already. */
 uint64_t psp_iv_gen_retire(struct psp_iv_gen *, bool stale);
+
+/* Whether 'gen' was retired as stale. */
+bool psp_iv_gen_is_stale(const struct psp_iv_gen *);
 
 /* Whether 'next', a generator's psp_iv_gen_peek(), is that of a retired
  * one (whose peek says nothing of the IVs it gave). */

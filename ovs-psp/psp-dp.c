@@ -381,8 +381,16 @@ tx_sa_same(const struct psp_tx_sa *old, const struct psp_tx_sa *new)
             && !psp_iv_is_retired(psp_iv_gen_peek(&old->iv)));
 }
 
+/* Appends 'addr' to 's', "any" if it is all zeros. */
 static void
-format_addr(struct ds *s, const struct in6_addr *addr);
+format_addr(struct ds *s, const struct in6_addr *addr)
+{
+    if (!ipv6_addr_is_set(addr)) {
+        ds_put_cstr(s, "any");
+    } else {
+        ipv6_format_mapped(addr, s);
+    }
+}
 
 /* Logs that an SA to 'remote' and 'assoc' was refused: its key is that of
  * 'holder'. */
@@ -593,8 +601,7 @@ psp_dp_tx_sa_get_info(const struct in6_addr *remote, uint64_t assoc,
         info->opts.owner_epoch = sa->owner_epoch;
         info->opts.sample = (sa->sd_bits & PSP_DP_HDR_S) != 0;
         info->opts.drop_after_sample = (sa->sd_bits & PSP_DP_HDR_D) != 0;
-        info->stale = (psp_iv_refused(psp_iv_gen_peek(&sa->iv))
-                       == PSP_E_SA_STALE);
+        info->stale = psp_iv_gen_is_stale(&sa->iv);
     }
     ovs_mutex_unlock(&psp_dp_mutex);
     return sa != NULL;
@@ -1540,7 +1547,8 @@ transport_ip_parse(struct dp_packet *packet, struct transport_ip *t,
         return ip ? bad : PSP_E_TX_UNSUPPORTED;
     }
     /* Ethernet padding is not payload. */
-    packet_trim(packet, (char *) ip - (char *) dp_packet_data(packet) + t->len);
+    packet_trim(packet,
+                (char *) ip - (char *) dp_packet_data(packet) + t->len);
     return PSP_OK;
 }
 
@@ -1977,16 +1985,6 @@ psp_dp_get_stats(struct psp_stats *stats)
     stats->key_rotations = psp_mkeys_rotations(get_mkeys());
 }
 
-static void
-format_addr(struct ds *s, const struct in6_addr *addr)
-{
-    if (!ipv6_addr_is_set(addr)) {
-        ds_put_cstr(s, "any");
-    } else {
-        ipv6_format_mapped(addr, s);
-    }
-}
-
 /* Appends the lines of 'lines', sorted, to 's', and clears 'lines'. */
 static void
 put_sorted(struct ds *s, struct svec *lines)
@@ -2041,7 +2039,7 @@ psp_dp_format(struct ds *s, bool brief)
             ds_put_cstr(&line, (sa->sd_bits & PSP_DP_HDR_D ? " sample,drop"
                                 : " sample"));
         }
-        if (psp_iv_refused(psp_iv_gen_peek(&sa->iv)) == PSP_E_SA_STALE) {
+        if (psp_iv_gen_is_stale(&sa->iv)) {
             ds_put_cstr(&line, " stale");
         }
         svec_add(&lines, ds_cstr(&line));

@@ -776,6 +776,16 @@ test_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK(psp_iv_gen_retire(&gen_s, true) == first_c + 3);
     CHECK_ERR(psp_ivs_take(b, &gen_s, &iv), PSP_E_SA_STALE);
 
+    /* A stale SA that stays installed is taken from for every packet of
+     * its flows: its counter never wraps around to IVs that are given,
+     * here from 2 takes before it would. */
+    struct psp_iv_gen gen_w;
+    psp_iv_gen_init_at(&gen_w, UINT64_MAX - 1);
+    for (int i = 0; i < 4; i++) {
+        CHECK_ERR(psp_ivs_take(b, &gen_w, &iv), PSP_E_SA_STALE);
+    }
+    CHECK(psp_iv_gen_is_stale(&gen_w));
+
     /* IVs stop at the mark kept in the file: the last two before it are
      * given (and ask for more), the next is refused; once the mark moves
      * ahead, IVs are given again. */
