@@ -42,6 +42,13 @@ VLOG_DEFINE_THIS_MODULE(psp_iv);
 #define PSP_IVS_CHECK_MSEC 60000
 
 struct psp_ivs_private {
+    /* 'mutex' is never held across a write of the state file, which can
+     * take a while (two fsyncs): the RCU thread takes it to free SAs
+     * (psp_ivs_retired()).  'write_mutex' keeps the writes in order and is
+     * taken before 'mutex'. */
+    struct ovs_mutex write_mutex;
+    uint64_t written;               /* Mark in the file, under write_mutex. */
+
     struct ovs_mutex mutex;
     char *path OVS_GUARDED;         /* State file, or null. */
     uint64_t floor OVS_GUARDED;     /* No counter starts below. */
@@ -86,6 +93,7 @@ psp_ivs_create(void)
     struct psp_ivs *ivs = xzalloc(sizeof *ivs);
 
     ivs->p = xzalloc(sizeof *ivs->p);
+    ovs_mutex_init(&ivs->p->write_mutex);
     ovs_mutex_init(&ivs->p->mutex);
     atomic_init(&ivs->p->clock_offset, 0);
     ivs->p->wake = seq_create();
@@ -107,6 +115,7 @@ psp_ivs_destroy(struct psp_ivs *ivs)
         seq_destroy(ivs->p->wake);
         free(ivs->p->path);
         ovs_mutex_destroy(&ivs->p->mutex);
+        ovs_mutex_destroy(&ivs->p->write_mutex);
         free(ivs->p);
         free(ivs);
     }
@@ -209,7 +218,24 @@ ivs_reserve(struct psp_ivs *ivs, uint64_t from)
     if (mark <= p->reserved) {
         return true;
     }
-    int error = write_state(p->path, mark);
+
+    /* Written without 'mutex'; the file's mark never goes back, whatever
+     * order the writers come in. */
+    char *path = xstrdup(p->path);
+    ovs_mutex_unlock(&ivs->p->mutex);
+    ovs_mutex_lock(&p->write_mutex);
+    int error = mark > p->written ? write_state(path, mark) : 0;
+    if (!error) {
+        p->written = MAX(p->written, mark);
+    }
+    ovs_mutex_unlock(&p->write_mutex);
+    free(path);
+    ovs_mutex_lock(&ivs->p->mutex);
+
+    if (mark <= p->reserved) {
+        /* Another writer went further meanwhile. */
+        return true;
+    }
     if (error) {
         VLOG_ERR_RL(&rl, "%s: cannot keep the PSP IV mark (%s): transmit SAs "
                     "stop at IV %"PRIu64" rather than risk repeating one",
@@ -280,6 +306,11 @@ psp_ivs_set_state_file(struct psp_ivs *ivs, const char *path, bool thread)
 {
     struct psp_ivs_private *p = ivs->p;
     uint64_t mark;
+
+    /* A new file: what was written to another says nothing of it. */
+    ovs_mutex_lock(&p->write_mutex);
+    p->written = 0;
+    ovs_mutex_unlock(&p->write_mutex);
 
     ovs_mutex_lock(&p->mutex);
     int error = read_state(path, &mark);
