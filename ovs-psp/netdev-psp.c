@@ -198,7 +198,9 @@ netdev_psp_build_header(const struct netdev *netdev,
         .crypt_off = dev->tnl_cfg.psp_crypt_off,
         .has_vc = dev->tnl_cfg.psp_has_vc,
         .vc = dev->tnl_cfg.psp_vc,
-        .mtu = MAX(params->egress_mtu, 0),
+        /* Above 65535, no IP packet is too big: no limit. */
+        .mtu = (params->egress_mtu > 0 && params->egress_mtu <= UINT16_MAX
+                ? params->egress_mtu : 0),
     };
     bool vc_flow = dev->tnl_cfg.psp_vc_flow;
     ovs_mutex_unlock(&dev->mutex);
