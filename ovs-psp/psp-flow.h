@@ -71,7 +71,8 @@ bool psp_flow_extract(const void *udp_payload, size_t size, uint64_t psp[3]);
 void psp_flow_pack(const struct flow_psp *psp, uint64_t w[3]);
 
 /* meta-flow.c glue, for the MFF_PSP_* fields. */
-bool psp_mf_is_all_wild(const struct mf_field *, const struct flow_wildcards *);
+bool psp_mf_is_all_wild(const struct mf_field *,
+                        const struct flow_wildcards *);
 bool psp_mf_is_value_valid(const struct mf_field *, const union mf_value *);
 void psp_mf_get_value(const struct mf_field *, const struct flow *,
                       union mf_value *);

@@ -53,7 +53,8 @@ static struct ovsdb_idl *lock_idl;      /* The bridge's, which holds the
                                          * "ovs_vswitchd" lock. */
 static struct ovsdb_idl *idl;
 static struct ovsdb_idl_txn *txn;       /* In flight, or null. */
-static bool keys_taken_over;            /* First sync with the database done. */
+static bool keys_taken_over;            /* First sync with the database
+                                         * done. */
 static bool resync;                     /* Process every row, not only the
                                          * changed ones. */
 static uint64_t published_keys_seq;

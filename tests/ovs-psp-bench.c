@@ -417,8 +417,8 @@ bench_datapath(double seconds)
     printf("%-40s %8s %8s %6s\n", "", "ns/pkt", "raw", "ratio");
     printf("%-40s %8.0f %8.0f %6.3f\n", "push (SA lookup, headers, seal)",
            push_best, raw_seal_best, raw_seal_best / push_best);
-    printf("%-40s %8.0f %8.0f %6.3f\n", "pop (checks, cached key, open, strip)",
-           pop_best, raw_open_best, raw_open_best / pop_best);
+    printf("%-40s %8.0f %8.0f %6.3f\n",
+           "pop (checks, cached key, open, strip)", pop_best, raw_open_best, raw_open_best / pop_best);
 
     dp_packet_delete(p);
     free(buf);
