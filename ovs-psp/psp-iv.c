@@ -113,7 +113,9 @@ psp_ivs_destroy(struct psp_ivs *ivs)
     if (ivs) {
         ovs_assert(!ivs->p->thread);
         seq_destroy(ivs->p->wake);
+        ovs_mutex_lock(&ivs->p->mutex);
         free(ivs->p->path);
+        ovs_mutex_unlock(&ivs->p->mutex);
         ovs_mutex_destroy(&ivs->p->mutex);
         ovs_mutex_destroy(&ivs->p->write_mutex);
         free(ivs->p);
@@ -312,7 +314,7 @@ psp_ivs_set_state_file(struct psp_ivs *ivs, const char *path, bool thread)
     p->written = 0;
     ovs_mutex_unlock(&p->write_mutex);
 
-    ovs_mutex_lock(&p->mutex);
+    ovs_mutex_lock(&ivs->p->mutex);
     int error = read_state(path, &mark);
     uint64_t now = ivs_clock(ivs);
     if (error == ENOENT) {
@@ -336,7 +338,7 @@ psp_ivs_set_state_file(struct psp_ivs *ivs, const char *path, bool thread)
     p->reserved = p->floor;
     ivs_set_limits(ivs, p->floor, p->floor);
     bool ok = ivs_reserve(ivs, MAX(now, p->floor));
-    ovs_mutex_unlock(&p->mutex);
+    ovs_mutex_unlock(&ivs->p->mutex);
 
     if (thread && !p->thread) {
         p->thread = true;

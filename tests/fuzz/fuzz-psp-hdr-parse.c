@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     FUZZ_ASSERT(error < PSP_N_ERRORS && psp_error_name(error));
     if (error) {
-        enum psp_error_class class = psp_error_class(error);
+        enum psp_error_class class = psp_error_class(error, PSP_DIR_RX);
 
         FUZZ_ASSERT(class == PSP_EC_RX_ERROR || class == PSP_EC_RX_BAD);
         FUZZ_ASSERT(error != PSP_E_TRUNCATED
