@@ -57,7 +57,7 @@ void fuzz_fail(const char *file, int line, const char *what)
 bool fuzz_verbose(void);
 
 /* The spec's KDF example keys, which the vectors are encrypted under
- * (../shared/vectors/keys/master_keys.cfg). */
+ * (the keys/master_keys.cfg that tests/psp-make-vectors.py writes). */
 extern const uint8_t fuzz_master_keys[2][PSP_MASTER_KEY_LEN];
 
 /* Master keys with SPI tracking don't let a sealer guess the key; a sealer
