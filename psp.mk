@@ -67,7 +67,7 @@ tests_ovstest_SOURCES += \
 
 # The benchmark (a program, not a test).
 noinst_PROGRAMS += tests/ovs-psp-bench
-tests_ovs_psp_bench_SOURCES = psp/tests/ovs-psp-bench.c
+tests_ovs_psp_bench_SOURCES = psp/tests/bench/ovs-psp-bench.c
 tests_ovs_psp_bench_LDADD = lib/libopenvswitch.la -lpcap
 
 # Fuzz targets (tests/fuzz/), built only on demand (make fuzz at the top,

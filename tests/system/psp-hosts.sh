@@ -708,7 +708,7 @@ check-bigmtu)
     echo "=== two hypervisors, PSP, the VMs' ports at MTU 65535 under traffic"
     setup psp
     start_capture
-    stream=$src/psp/tests/psp-tcp-stream.py
+    stream=$src/psp/tests/system/psp-tcp-stream.py
     vm 2 timeout 60 python3 "$stream" recv 10.0.0.2 5002 \
         > "$work/stream-received" &
     sink=$!

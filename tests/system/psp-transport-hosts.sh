@@ -295,7 +295,7 @@ check-bigmtu)
         grep -q listening "$work/tcpdump.log" 2>/dev/null && break
         sleep 0.1
     done
-    stream=$src/psp/tests/psp-tcp-stream.py
+    stream=$src/psp/tests/system/psp-tcp-stream.py
     host 2 timeout 60 python3 "$stream" recv 10.1.0.2 5002 > "$work/received" &
     sink=$!
     sleep 0.5

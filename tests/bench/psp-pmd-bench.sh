@@ -53,7 +53,7 @@ work=${PSP_BENCH_DIR:-/tmp/ovs-psp-pmd-bench}
 ns=psp-pmd-bench
 sizes="64 512 1400"
 if test -z "$PSP_KEYS"; then
-    python3 "$(dirname "$0")/psp-make-vectors.py" "$work.vectors" 2>/dev/null \
+    python3 "$(dirname "$0")/../psp-make-vectors.py" "$work.vectors" 2>/dev/null \
         || test -d "$work.vectors"
     PSP_KEYS=$work.vectors/keys/master_keys.cfg
 fi
