@@ -169,7 +169,7 @@ psp_dp_count(struct psp_dp_thread *t, bool tx, enum psp_error error)
 
 /* Opens the packet whose bound SPI psp_rx_binding_check() approved,
  * counting key derivations (a miss in the thread's key cache). */
-enum psp_error
+static enum psp_error
 psp_dp_rx_open(struct psp_dp_thread *t, const struct psp_mkeys *mkeys,
                uint8_t *psp, size_t psp_len, struct psp_hdr_info *h)
 {
@@ -181,4 +181,28 @@ psp_dp_rx_open(struct psp_dp_thread *t, const struct psp_mkeys *mkeys,
         COVERAGE_INC(psp_rx_key_derived);
     }
     return error;
+}
+
+/* Parses the PSP header at 'psp' into 'h' ('psp_len' bytes from there to
+ * the end of the UDP payload), checks that its SPI is bound to 'src' (and,
+ * if 'assoc' is nonnull, to that association), storing the binding in
+ * '*bp', and only then opens the packet in place: in the order that
+ * psp_rx_binding_check() describes, so that no key work is done for an
+ * SPI not given to its sender. */
+enum psp_error
+psp_dp_rx_verify(struct psp_dp_thread *t, uint8_t *psp, size_t psp_len,
+                 const struct in6_addr *src, const uint64_t *assoc,
+                 struct psp_hdr_info *h, const struct psp_rx_binding **bp)
+{
+    const struct psp_mkeys *mkeys = psp_rx_mkeys();
+    enum psp_error error = psp_rx_parse(mkeys, psp, psp_len, h);
+
+    if (error) {
+        return error;
+    }
+    *bp = psp_rx_binding_check(h, src, assoc);
+    if (!*bp) {
+        return PSP_E_UNBOUND_SPI;
+    }
+    return psp_dp_rx_open(t, mkeys, psp, psp_len, h);
 }

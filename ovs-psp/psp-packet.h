@@ -35,6 +35,7 @@
 
 struct dp_packet;
 struct psp_dp_thread;
+struct psp_rx_binding;
 
 /* Bits of the PSP header's fourth byte that psp_dp_pop() and
  * psp_dp_decrypt() report, and that the S and D options set. */
@@ -106,20 +107,25 @@ uint32_t psp_ip_flow_hash(const struct psp_ip *h, const void *ports);
  * tunnel source port range, salted with a secret of the process. */
 ovs_be16 psp_packet_udp_src(uint32_t flow_hash);
 
-/* Room. */
+/* Room: whether a dp_packet's buffer can grow by what sealing adds, and
+ * the shortening of a packet to its IP length (psp-packet.c). */
 
 bool psp_packet_can_grow(const struct dp_packet *);
 bool psp_packet_room_known(const struct dp_packet *);
 bool psp_packet_make_room(struct dp_packet *, size_t head, size_t tail);
 void psp_packet_trim(struct dp_packet *, size_t size);
 
-/* Outcomes. */
+/* Outcomes.  psp_dp_count() counts what became of a packet that a thread
+ * sealed ('tx') or opened, and returns the error; psp_dp_rx_verify()
+ * opens a received packet if its SPI's binding lets it. */
 
 enum psp_error psp_dp_count(struct psp_dp_thread *, bool tx,
                             enum psp_error);
-enum psp_error psp_dp_rx_open(struct psp_dp_thread *,
-                              const struct psp_mkeys *,
-                              uint8_t *psp, size_t psp_len,
-                              struct psp_hdr_info *);
+enum psp_error psp_dp_rx_verify(struct psp_dp_thread *,
+                                uint8_t *psp, size_t psp_len,
+                                const struct in6_addr *src,
+                                const uint64_t *assoc,
+                                struct psp_hdr_info *,
+                                const struct psp_rx_binding **);
 
 #endif /* psp-packet.h */

@@ -374,19 +374,11 @@ psp_dp_decrypt__(struct psp_dp_thread *t, struct dp_packet *packet,
      * work. */
     uint8_t *psp = (uint8_t *) (udp + 1);
     size_t psp_len = udp_len - UDP_HEADER_LEN;
-    const struct psp_mkeys *mkeys = psp_rx_mkeys();
-    struct psp_hdr_info h;
-    error = psp_rx_parse(mkeys, psp, psp_len, &h);
-    if (error) {
-        return error;
-    }
     struct in6_addr src;
     transport_ip_addr(&ip, true, &src);
-    const struct psp_rx_binding *b = psp_rx_binding_check(&h, &src, assoc);
-    if (!b) {
-        return PSP_E_UNBOUND_SPI;
-    }
-    error = psp_dp_rx_open(t, mkeys, psp, psp_len, &h);
+    const struct psp_rx_binding *b;
+    struct psp_hdr_info h;
+    error = psp_dp_rx_verify(t, psp, psp_len, &src, assoc, &h, &b);
     if (error) {
         return error;
     }

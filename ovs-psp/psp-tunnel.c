@@ -291,23 +291,16 @@ psp_dp_pop__(struct psp_dp_thread *t, struct dp_packet *packet,
      * this peer for this version.  Only then any key work. */
     uint8_t *psp = (uint8_t *) (udp + 1);
     size_t psp_len = udp_len - UDP_HEADER_LEN;
-    const struct psp_mkeys *mkeys = psp_rx_mkeys();
-    struct psp_hdr_info h;
-    enum psp_error error = psp_rx_parse(mkeys, psp, psp_len, &h);
-    if (error) {
-        return error;
-    }
     struct in6_addr src;
     if (tnl->ip_src) {
         psp_addr_set_mapped(&src, tnl->ip_src);
     } else {
         src = tnl->ipv6_src;
     }
-    const struct psp_rx_binding *b = psp_rx_binding_check(&h, &src, NULL);
-    if (!b) {
-        return PSP_E_UNBOUND_SPI;
-    }
-    error = psp_dp_rx_open(t, mkeys, psp, psp_len, &h);
+    const struct psp_rx_binding *b;
+    struct psp_hdr_info h;
+    enum psp_error error = psp_dp_rx_verify(t, psp, psp_len, &src, NULL,
+                                            &h, &b);
     if (error) {
         return error;
     }
