@@ -33,7 +33,6 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/netdev-psp.h \
 	psp/ovs-psp/psp-actions.c \
 	psp/ovs-psp/psp-actions.h \
-	psp/ovs-psp/psp-dp.c \
 	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-ovsdb.c \
 	psp/ovs-psp/psp-ovsdb.h \
@@ -41,6 +40,17 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-flow.h \
 	psp/ovs-psp/psp-iv.c \
 	psp/ovs-psp/psp-iv.h \
+	psp/ovs-psp/psp-packet.c \
+	psp/ovs-psp/psp-packet.h \
+	psp/ovs-psp/psp-rx-sa.c \
+	psp/ovs-psp/psp-sa-private.h \
+	psp/ovs-psp/psp-sa.c \
+	psp/ovs-psp/psp-sa.h \
+	psp/ovs-psp/psp-transport.c \
+	psp/ovs-psp/psp-transport.h \
+	psp/ovs-psp/psp-tunnel.c \
+	psp/ovs-psp/psp-tunnel.h \
+	psp/ovs-psp/psp-tx-sa.c \
 	psp/ovs-psp/psp-unixctl.c \
 	psp/ovs-psp/psp-unixctl.h \
 	psp/ovs-psp/psp-vsctl.c \

@@ -29,8 +29,9 @@
 #include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-parse.h"
 #include "openvswitch/ofpbuf.h"
-#include "psp-dp.h"
 #include "psp-flow.h"
+#include "psp-packet.h"
+#include "psp-transport.h"
 #include "psp.h"
 #include "unaligned.h"
 #include "util.h"
@@ -55,18 +56,18 @@ set_rx_metadata(struct dp_packet *packet, const struct psp_dp_rx_info *info)
         psp.vis |= FLOW_PSP_VIS_VC;
     }
 
-    const uint8_t *ip = dp_packet_l3(packet);
-    const uint8_t *tail = dp_packet_tail(packet);
-    bool v6 = ip[0] >> 4 == 6;
-    size_t hlen = v6 ? IPV6_HEADER_LEN : (ip[0] & 0x0f) * 4;
-    uint8_t proto = v6 ? ip[6] : ip[9];
+    /* psp_dp_decrypt() left a whole IP header, of no fragment, at the L3
+     * offset. */
+    uint8_t *ip = dp_packet_l3(packet);
+    size_t size = (const uint8_t *) dp_packet_tail(packet) - ip;
+    struct psp_ip h;
+    psp_ip_parse(ip, size, &h);
 
-    psp.inner_proto = proto;
+    psp.inner_proto = h.proto;
     psp.vis |= FLOW_PSP_VIS_PROTO;
-    if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP
-         || proto == IPPROTO_SCTP) && tail - ip >= hlen + 4) {
-        memcpy(&psp.inner_tp_src, ip + hlen, 2);
-        memcpy(&psp.inner_tp_dst, ip + hlen + 2, 2);
+    if (psp_ip_has_ports(&h, size)) {
+        memcpy(&psp.inner_tp_src, ip + h.hlen, 2);
+        memcpy(&psp.inner_tp_dst, ip + h.hlen + 2, 2);
         psp.vis |= FLOW_PSP_VIS_PORTS;
     }
     psp_flow_pack(&psp, packet->md.psp_rx);

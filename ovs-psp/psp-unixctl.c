@@ -14,7 +14,9 @@
  * limitations under the License.
  */
 
-/* The operator's view of PSP in ovs-vswitchd: "ovs-appctl psp/...". */
+/* The operator's view of PSP in ovs-vswitchd: "ovs-appctl psp/...", with
+ * the parsing and formatting of addresses and keys that the database's
+ * rows share (psp-unixctl.h). */
 
 #include <config.h>
 
@@ -36,8 +38,8 @@
 #include "unixctl.h"
 #include "util.h"
 
-#include "psp-dp.h"
 #include "psp-iv.h"
+#include "psp-sa.h"
 #include "psp.h"
 
 static bool
@@ -62,6 +64,157 @@ parse_version(const char *s, enum psp_version *version)
     }
     *version = v;
     return true;
+}
+
+/* Parsing and formatting, for these commands and the database's rows. */
+
+/* Parses 's' as an IPv4 or IPv6 address (IPv4 as v4-mapped), or "any" if
+ * 'any_ok' (all-zeros). */
+bool
+psp_dp_parse_addr(const char *s, bool any_ok, struct in6_addr *addr)
+{
+    ovs_be32 ip4;
+
+    if (any_ok && !strcmp(s, "any")) {
+        memset(addr, 0, sizeof *addr);
+        return true;
+    } else if (ip_parse(s, &ip4)) {
+        *addr = in6_addr_mapped_ipv4(ip4);
+        return ip4 != 0;
+    }
+    return ipv6_parse(s, addr) && ipv6_addr_is_set(addr);
+}
+
+/* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
+bool
+psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n)
+{
+    if (strlen(hex) != 2 * n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool ok;
+
+        out[i] = hexits_value(hex + 2 * i, 2, &ok);
+        if (!ok) {
+            explicit_bzero(out, n);
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+psp_dp_put_hex(struct ds *s, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ds_put_format(s, "%02"PRIx8, p[i]);
+    }
+}
+
+void
+psp_dp_ds_wipe(struct ds *s)
+{
+    if (s->string) {
+        explicit_bzero(s->string, s->allocated);
+    }
+    ds_destroy(s);
+}
+
+/* Appends 'addr' to 's', "any" if it is all zeros. */
+void
+psp_dp_format_addr(struct ds *s, const struct in6_addr *addr)
+{
+    if (!ipv6_addr_is_set(addr)) {
+        ds_put_cstr(s, "any");
+    } else {
+        ipv6_format_mapped(addr, s);
+    }
+}
+
+/* The SAs and bindings, for psp/show. */
+
+/* Appends the lines of 'lines', sorted, to 's', and clears 'lines'. */
+static void
+put_sorted(struct ds *s, struct svec *lines)
+{
+    const char *line;
+    size_t i;
+
+    svec_sort(lines);
+    SVEC_FOR_EACH (i, line, lines) {
+        ds_put_format(s, "%s\n", line);
+    }
+    svec_clear(lines);
+}
+
+/* psp_dp_tx_sa_walk() callback of psp_dp_format(): a line of 'lines_'
+ * for each transmit SA. */
+static void
+format_tx_sa(const struct in6_addr *remote, uint64_t assoc,
+             const struct psp_dp_tx_info *info, uint64_t packets,
+             uint64_t bytes, void *lines_)
+{
+    struct svec *lines = lines_;
+    struct ds line = DS_EMPTY_INITIALIZER;
+
+    ds_put_cstr(&line, "  remote=");
+    psp_dp_format_addr(&line, remote);
+    ds_put_format(&line, " key=%"PRIu64" spi=0x%08"PRIx32" version=%d "
+                  "(%s) tx_packets=%"PRIu64" tx_bytes=%"PRIu64,
+                  assoc, info->spi, info->version,
+                  psp_version_name(info->version), packets, bytes);
+    if (info->opts.sample) {
+        ds_put_cstr(&line, (info->opts.drop_after_sample ? " sample,drop"
+                            : " sample"));
+    }
+    if (info->stale) {
+        ds_put_cstr(&line, " stale");
+    }
+    svec_add_nocopy(lines, ds_steal_cstr(&line));
+}
+
+/* psp_dp_rx_walk() callback of psp_dp_format(): a line of 'lines_' for
+ * each receive SPI binding. */
+static void
+format_rx_binding(uint32_t spi, const struct in6_addr *peer, uint64_t assoc,
+                  enum psp_version version, void *lines_)
+{
+    struct svec *lines = lines_;
+    struct ds line = DS_EMPTY_INITIALIZER;
+
+    ds_put_format(&line, "  spi=0x%08"PRIx32" peer=", spi);
+    psp_dp_format_addr(&line, peer);
+    ds_put_format(&line, " key=%"PRIu64" version=%d state=%s", assoc,
+                  version, psp_spi_state_name(psp_dp_rx_spi_state(spi)));
+    svec_add_nocopy(lines, ds_steal_cstr(&line));
+}
+
+void
+psp_dp_format(struct ds *s, bool brief)
+{
+    struct svec lines = SVEC_EMPTY_INITIALIZER;
+
+    ds_put_format(s, "master key generation %"PRIu64", %"PRIu32" SPIs "
+                  "allocated in it, %"PRIu64" rotations\n",
+                  psp_dp_active_generation(), psp_dp_spis_used(),
+                  psp_dp_key_rotations());
+    if (brief) {
+        ds_put_format(s, "transmit SAs: %"PRIuSIZE"\n"
+                      "receive SPIs: %"PRIuSIZE"\n",
+                      psp_dp_tx_sa_count(), psp_dp_rx_count());
+        return;
+    }
+
+    ds_put_cstr(s, "transmit SAs:\n");
+    psp_dp_tx_sa_walk(format_tx_sa, &lines);
+    put_sorted(s, &lines);
+
+    ds_put_cstr(s, "receive SPIs:\n");
+    psp_dp_rx_walk(format_rx_binding, &lines);
+    put_sorted(s, &lines);
+
+    svec_destroy(&lines);
 }
 
 /* psp/alloc-spi PEER KEY [VERSION] */

@@ -17,6 +17,17 @@
 #ifndef PSP_UNIXCTL_H
 #define PSP_UNIXCTL_H 1
 
+/* The psp/... ovs-appctl commands, and the parsing and formatting of
+ * addresses, hexadecimal keys and the SAs that they and the database's
+ * rows (ovs-psp/psp-ovsdb.c) share.  The SAs themselves are in psp-sa.h. */
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ds;
+
 /* Registers the psp/... ovs-appctl commands (ovs-vswitchd calls this from
  * bridge_init(), vswitchd-patches/0003):
  *
@@ -31,5 +42,26 @@
  *   psp/rotate                         rotate the master keys
  *   psp/show                           SAs, SPIs and counters (no keys) */
 void psp_unixctl_register(void);
+
+/* Parses 's' as an IPv4 address (v4-mapped) or IPv6 address, or as "any"
+ * (all-zeros) if 'any_ok'. */
+bool psp_dp_parse_addr(const char *s, bool any_ok, struct in6_addr *);
+
+/* Appends 'addr' to 's' as psp_dp_parse_addr() reads it, "any" if it is
+ * all zeros. */
+void psp_dp_format_addr(struct ds *s, const struct in6_addr *addr);
+
+/* Parses 'hex', exactly 2 * 'n' hexadecimal digits, into 'out'. */
+bool psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n);
+
+/* Appends the 'n' bytes at 'p' to 's' as 2 * 'n' hexadecimal digits (unlike
+ * ds_put_hex(), with leading zeros and no "0x"), e.g. a key. */
+void psp_dp_put_hex(struct ds *s, const uint8_t *p, size_t n);
+
+/* Wipes and destroys 's', which held key material. */
+void psp_dp_ds_wipe(struct ds *s);
+
+/* Formats the SAs and bindings, without keys (psp/show). */
+void psp_dp_format(struct ds *, bool brief);
 
 #endif /* psp-unixctl.h */

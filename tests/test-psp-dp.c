@@ -39,8 +39,11 @@
 #include "util.h"
 #include "uuid.h"
 
-#include "psp-dp.h"
 #include "psp-iv.h"
+#include "psp-sa.h"
+#include "psp-transport.h"
+#include "psp-tunnel.h"
+#include "psp-unixctl.h"
 #include "psp.h"
 #include "psp-test.h"
 

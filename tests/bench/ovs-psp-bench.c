@@ -49,7 +49,8 @@
 #include "random.h"
 #include "util.h"
 
-#include "psp-dp.h"
+#include "psp-sa.h"
+#include "psp-tunnel.h"
 #include "psp.h"
 
 static double

@@ -36,7 +36,7 @@
 #include "dp-packet.h"
 #include "flow.h"
 #include "packets.h"
-#include "psp-dp.h"
+#include "psp-transport.h"
 
 #include "fuzz-psp-dp.h"
 #include "fuzz-psp.h"

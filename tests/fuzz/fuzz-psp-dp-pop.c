@@ -41,7 +41,8 @@
 #include "flow.h"
 #include "netdev-psp.h"
 #include "packets.h"
-#include "psp-dp.h"
+#include "psp-sa.h"
+#include "psp-tunnel.h"
 
 #include "fuzz-psp-dp.h"
 #include "fuzz-psp.h"

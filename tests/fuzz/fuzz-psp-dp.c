@@ -22,7 +22,7 @@
 #include "flow.h"
 #include "openvswitch/vlog.h"
 #include "packets.h"
-#include "psp-dp.h"
+#include "psp-sa.h"
 #include "util.h"
 
 struct fuzz_dp_binding {
