@@ -242,6 +242,176 @@ tx_refuse(const struct uuid *uuid, bool kept, const char *error)
     tx_set_status(uuid, kept ? "error-kept" : "error", error);
 }
 
+/* An update of a PSP_Tx_SA row, as tx_apply() reads, checks and applies
+ * it. */
+struct tx_update {
+    const struct uuid *uuid;            /* The row's. */
+    struct tx_row r;                    /* The row's new values. */
+    bool complete;                      /* 'r' has every column it needs. */
+    struct psp_dp_tx_opts opts;         /* The SA's options, from 'r'. */
+    struct in6_addr remote;             /* 'r.remote', once checked. */
+
+    /* The SA installed for the row before, if 'has_prev'. */
+    bool has_prev;
+    struct in6_addr prev_remote;
+    int64_t prev_assoc;
+    struct psp_dp_tx_info prev;
+};
+
+/* Reads into 'u' the update of row 'uuid' to 'new' ('old' as for
+ * tx_apply()), and finds the SA installed for the row before, if any.  That
+ * SA is kept whatever happens next, unless replaced or removed: its marker
+ * is brought up to date. */
+static void
+tx_update_parse(const struct uuid *uuid, const struct json *new,
+                const struct json *old, struct tx_update *u)
+{
+    u->uuid = uuid;
+    u->complete = tx_row_parse(new, &u->r);
+    u->opts = (struct psp_dp_tx_opts) {
+        .crypt_off = u->r.crypt_off,
+        .has_vc = u->r.has_vc,
+        .vc = u->r.has_vc ? u->r.vc : 0,
+        .sample = u->r.sample,
+        .drop_after_sample = u->r.drop_after_sample,
+        .owner = *uuid,
+        .owner_epoch = tx_epoch,
+    };
+
+    /* Where the row's SA was installed before, if it was. */
+    const struct json *j = row_column(old, "remote");
+    const char *prev_remote_s = (j && j->type == JSON_STRING ? json_string(j)
+                                 : u->r.remote);
+    u->prev_assoc = u->r.assoc;
+    json_get_int(row_column(old, "association"), &u->prev_assoc);
+    u->has_prev = (u->complete
+                   && psp_dp_parse_addr(prev_remote_s, false, &u->prev_remote)
+                   && tx_find_owned(uuid, &u->prev_remote, u->prev_assoc,
+                                    &u->prev));
+    if (u->has_prev) {
+        psp_dp_tx_sa_set_epoch(&u->prev_remote, u->prev_assoc, uuid,
+                               tx_epoch);
+    }
+}
+
+/* Checks the new values of 'u', all but the key, and reads its remote into
+ * 'u->remote'.  Returns null if they are fine, else an error message for
+ * the caller to free. */
+static char *
+tx_update_check(struct tx_update *u)
+{
+    struct psp_dp_tx_info other;
+
+    if (!u->complete) {
+        return xstrdup("incomplete row");
+    }
+    if (!psp_dp_parse_addr(u->r.remote, false, &u->remote)) {
+        return xasprintf("invalid remote \"%s\" (must be an IPv4 or IPv6 "
+                         "address)", u->r.remote);
+    }
+    if (psp_dp_tx_sa_get_info(&u->remote, u->r.assoc, &other)
+        && !uuid_is_zero(&other.opts.owner)
+        && !uuid_equals(&other.opts.owner, u->uuid)) {
+        return xasprintf("same remote and association as PSP_Tx_SA "UUID_FMT,
+                         UUID_ARGS(&other.opts.owner));
+    }
+    return NULL;
+}
+
+/* Reads the key of 'u', checked by tx_update_check(), into 'key' and
+ * '*key_len', and checks what only matters once there is a key.  Returns
+ * null if all is fine, else an error message for the caller to free. */
+static char *
+tx_update_check_key(const struct tx_update *u, uint8_t key[PSP_MAX_KEY_LEN],
+                    size_t *key_len)
+{
+    *key_len = psp_version_key_len(u->r.version);
+    if (!psp_dp_parse_hex(json_string(u->r.sa_key), key, *key_len)) {
+        return xasprintf("sa_key must be %"PRIuSIZE" bytes (%"PRIuSIZE" hex "
+                         "digits) for version %"PRId64, *key_len,
+                         2 * *key_len, u->r.version);
+    }
+    if (u->opts.drop_after_sample && !u->opts.sample) {
+        explicit_bzero(key, PSP_MAX_KEY_LEN);
+        return xstrdup("drop_after_sample requires sample");
+    }
+    if (u->opts.crypt_off > 0 && psp_version_is_gmac(u->r.version)) {
+        explicit_bzero(key, PSP_MAX_KEY_LEN);
+        return xstrdup("crypt_offset must be 0 with AES-GMAC (version 2 or "
+                       "3)");
+    }
+    return NULL;
+}
+
+/* Whether the SA installed for 'u''s row before is the one its new values
+ * describe, the key aside. */
+static bool
+tx_update_is_same(const struct tx_update *u)
+{
+    const struct psp_dp_tx_info *prev = &u->prev;
+    const struct psp_dp_tx_opts *opts = &u->opts;
+
+    return (u->has_prev && ipv6_addr_equals(&u->prev_remote, &u->remote)
+            && u->prev_assoc == u->r.assoc && prev->spi == u->r.spi
+            && prev->version == u->r.version
+            && prev->opts.crypt_off == opts->crypt_off
+            && prev->opts.has_vc == opts->has_vc
+            && prev->opts.vc == opts->vc
+            && prev->opts.sample == opts->sample
+            && prev->opts.drop_after_sample == opts->drop_after_sample);
+}
+
+/* Applies 'u', checked by tx_update_check(), whose row has no sa_key. */
+static void
+tx_apply_keyless(const struct tx_update *u)
+{
+    if (tx_update_is_same(u) && (u->r.stale || !u->prev.stale)) {
+        /* The key column is ephemeral: a restarted ovsdb-server lost it,
+         * but the datapath still holds the key.  (An SA no longer stale
+         * needs its key again.) */
+        if (u->r.stale) {
+            psp_dp_tx_sa_set_stale(&u->remote, u->r.assoc);
+        }
+        tx_set_status(u->uuid, u->r.stale ? "stale" : "applied", NULL);
+    } else {
+        tx_refuse(u->uuid, u->has_prev, "no sa_key");
+    }
+}
+
+/* Installs the SA of 'u', checked by tx_update_check() and
+ * tx_update_check_key(), with 'key' ('key_len' bytes), which it wipes.
+ * Returns null if it is installed, else an error message for the caller to
+ * free. */
+static char *
+tx_install(const struct tx_update *u, uint8_t key[PSP_MAX_KEY_LEN],
+           size_t key_len)
+{
+    /* A re-key of the same remote and association replaces the SA in place,
+     * with no gap; a row that moved drops its old SA once the new one is
+     * there. */
+    int err = psp_dp_tx_sa_set_opts(&u->remote, u->r.assoc, u->r.spi,
+                                    u->r.version, key, key_len, &u->opts);
+    explicit_bzero(key, PSP_MAX_KEY_LEN);
+    if (err) {
+        return xstrdup(err == ENOMEM ? "out of memory"
+                       : err == EEXIST ? "sa_key is the key of another "
+                                         "transmit SA (one key for two SAs "
+                                         "would repeat GCM nonces)"
+                       : "invalid SA");
+    }
+    if (u->has_prev && !(ipv6_addr_equals(&u->prev_remote, &u->remote)
+                         && u->prev_assoc == u->r.assoc)) {
+        psp_dp_tx_sa_del_owned(&u->prev_remote, u->prev_assoc, u->uuid);
+    }
+    if (u->r.stale) {
+        /* The receiver's generation of this key is gone: nothing is sent
+         * with it until the control plane re-keys. */
+        psp_dp_tx_sa_set_stale(&u->remote, u->r.assoc);
+    }
+    tx_set_status(u->uuid, u->r.stale ? "stale" : "applied", NULL);
+    return NULL;
+}
+
 /* Applies row 'uuid', now 'new'.  'old' holds the old values of the columns
  * that changed (null for a new row, or at a resync, when the old values are
  * unknown). */
@@ -249,127 +419,27 @@ static void
 tx_apply(const struct uuid *uuid, const struct json *new,
          const struct json *old)
 {
-    struct tx_row r;
-    bool complete = tx_row_parse(new, &r);
+    uint8_t key[PSP_MAX_KEY_LEN];
+    struct tx_update u;
+    size_t key_len;
+    char *error;
 
-    /* Where the row's SA was installed before, if it was. */
-    struct in6_addr prev_remote;
-    int64_t prev_assoc = r.assoc;
-    const struct json *j = row_column(old, "remote");
-    const char *prev_remote_s = (j && j->type == JSON_STRING ? json_string(j)
-                                 : r.remote);
-    json_get_int(row_column(old, "association"), &prev_assoc);
-    struct psp_dp_tx_info prev;
-    bool has_prev = (complete
-                     && psp_dp_parse_addr(prev_remote_s, false, &prev_remote)
-                     && tx_find_owned(uuid, &prev_remote, prev_assoc, &prev));
-    if (has_prev) {
-        /* Kept whatever happens next, unless replaced or removed. */
-        psp_dp_tx_sa_set_epoch(&prev_remote, prev_assoc, uuid, tx_epoch);
-    }
-
-    char *error = NULL;
-    struct in6_addr remote;
-    struct psp_dp_tx_info other;
-    if (!complete) {
-        error = xstrdup("incomplete row");
-        goto refuse;
-    }
-    if (!psp_dp_parse_addr(r.remote, false, &remote)) {
-        error = xasprintf("invalid remote \"%s\" (must be an IPv4 or IPv6 "
-                          "address)", r.remote);
-        goto refuse;
-    }
-    if (psp_dp_tx_sa_get_info(&remote, r.assoc, &other)
-        && !uuid_is_zero(&other.opts.owner)
-        && !uuid_equals(&other.opts.owner, uuid)) {
-        error = xasprintf("same remote and association as PSP_Tx_SA "UUID_FMT,
-                          UUID_ARGS(&other.opts.owner));
-        goto refuse;
-    }
-
-    struct psp_dp_tx_opts opts = {
-        .crypt_off = r.crypt_off,
-        .has_vc = r.has_vc,
-        .vc = r.has_vc ? r.vc : 0,
-        .sample = r.sample,
-        .drop_after_sample = r.drop_after_sample,
-        .owner = *uuid,
-        .owner_epoch = tx_epoch,
-    };
-    bool same = (has_prev && ipv6_addr_equals(&prev_remote, &remote)
-                 && prev_assoc == r.assoc && prev.spi == r.spi
-                 && prev.version == r.version
-                 && prev.opts.crypt_off == opts.crypt_off
-                 && prev.opts.has_vc == opts.has_vc
-                 && prev.opts.vc == opts.vc
-                 && prev.opts.sample == opts.sample
-                 && prev.opts.drop_after_sample == opts.drop_after_sample);
-    if (!r.sa_key) {
-        if (same && (r.stale || !prev.stale)) {
-            /* The key column is ephemeral: a restarted ovsdb-server lost it,
-             * but the datapath still holds the key.  (An SA no longer stale
-             * needs its key again.) */
-            if (r.stale) {
-                psp_dp_tx_sa_set_stale(&remote, r.assoc);
-            }
-            tx_set_status(uuid, r.stale ? "stale" : "applied", NULL);
-        } else {
-            tx_refuse(uuid, has_prev, "no sa_key");
-        }
+    tx_update_parse(uuid, new, old, &u);
+    error = tx_update_check(&u);
+    if (!error && !u.r.sa_key) {
+        tx_apply_keyless(&u);
         return;
     }
-
-    size_t key_len = psp_version_key_len(r.version);
-    uint8_t key[PSP_MAX_KEY_LEN];
-    bool key_ok = psp_dp_parse_hex(json_string(r.sa_key), key, key_len);
-    if (!key_ok) {
-        error = xasprintf("sa_key must be %"PRIuSIZE" bytes (%"PRIuSIZE" hex "
-                          "digits) for version %"PRId64, key_len, 2 * key_len,
-                          r.version);
-        goto refuse;
+    if (!error) {
+        error = tx_update_check_key(&u, key, &key_len);
     }
-    if (opts.drop_after_sample && !opts.sample) {
-        explicit_bzero(key, sizeof key);
-        error = xstrdup("drop_after_sample requires sample");
-        goto refuse;
+    if (!error) {
+        error = tx_install(&u, key, key_len);
     }
-    if (opts.crypt_off > 0 && psp_version_is_gmac(r.version)) {
-        explicit_bzero(key, sizeof key);
-        error = xstrdup("crypt_offset must be 0 with AES-GMAC (version 2 or "
-                        "3)");
-        goto refuse;
+    if (error) {
+        tx_refuse(uuid, u.has_prev, error);
+        free(error);
     }
-
-    /* A re-key of the same remote and association replaces the SA in place,
-     * with no gap; a row that moved drops its old SA once the new one is
-     * there. */
-    int err = psp_dp_tx_sa_set_opts(&remote, r.assoc, r.spi, r.version, key,
-                                    key_len, &opts);
-    explicit_bzero(key, sizeof key);
-    if (err) {
-        error = xstrdup(err == ENOMEM ? "out of memory"
-                        : err == EEXIST ? "sa_key is the key of another "
-                                          "transmit SA (one key for two SAs "
-                                          "would repeat GCM nonces)"
-                        : "invalid SA");
-        goto refuse;
-    }
-    if (has_prev && !(ipv6_addr_equals(&prev_remote, &remote)
-                      && prev_assoc == r.assoc)) {
-        psp_dp_tx_sa_del_owned(&prev_remote, prev_assoc, uuid);
-    }
-    if (r.stale) {
-        /* The receiver's generation of this key is gone: nothing is sent
-         * with it until the control plane re-keys. */
-        psp_dp_tx_sa_set_stale(&remote, r.assoc);
-    }
-    tx_set_status(uuid, r.stale ? "stale" : "applied", NULL);
-    return;
-
-refuse:
-    tx_refuse(uuid, has_prev, error);
-    free(error);
 }
 
 /* Removes the SA of row 'uuid', deleted, whose columns were 'old'. */
