@@ -313,67 +313,154 @@ rx_restore_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
     rx_put_old_spi(row, 0);
 }
 
+/* Records that 'row' is applied in this run, so that the key its replica
+ * holds is overwritten once the transaction has gone out. */
 static void
-rx_apply(const struct ovsrec_psp_rx_sa *row)
+rx_touch(const struct ovsrec_psp_rx_sa *row)
 {
-    const struct uuid *uuid = &row->header_.uuid;
-    struct applied_rx_sa *a = applied_rx_find(uuid);
-    uint8_t key[PSP_MAX_KEY_LEN];
-    struct in6_addr peer;
-
     if (n_rx_touched >= allocated_rx_touched) {
         rx_touched = x2nrealloc(rx_touched, &allocated_rx_touched,
                                 sizeof *rx_touched);
     }
     rx_touched[n_rx_touched++] = row;
+}
 
-    if (!psp_dp_parse_addr(row->peer, true, &peer)) {
-        char *error = xasprintf("invalid peer \"%s\" (must be an IPv4 or "
-                                "IPv6 address, or \"any\")", row->peer);
-        rx_set_error(row, error);
-        free(error);
-        if (a) {
-            applied_rx_remove(a, row);
-        }
+/* Reads 'row''s peer into '*peer' and checks the row.  Returns null if it
+ * may be applied, else an error message for the caller to free. */
+static char *
+rx_check(const struct ovsrec_psp_rx_sa *row, struct in6_addr *peer)
+{
+    if (!psp_dp_parse_addr(row->peer, true, peer)) {
+        return xasprintf("invalid peer \"%s\" (must be an IPv4 or IPv6 "
+                         "address, or \"any\")", row->peer);
+    }
+    if (row->n_spi && !row->n_generation) {
+        return xstrdup("spi is allocated by ovs-vswitchd: clear it to have "
+                       "one allocated");
+    }
+    return NULL;
+}
+
+/* Allocates an SPI and key for 'row', applied as 'a' (if nonnull), which
+ * has no SPI: it is new, or the control plane asks for a re-key. */
+static void
+rx_allocate(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
+            const struct in6_addr *peer)
+{
+    uint8_t key[PSP_MAX_KEY_LEN];
+    uint64_t gen;
+    uint32_t spi;
+    int error = psp_dp_rx_spi_alloc_gen(peer, row->association,
+                                        row->version, &spi, key, &gen,
+                                        &row->header_.uuid);
+    if (error) {
+        rx_set_error(row, (error == ENOSPC
+                           ? "no SPI left in the active generation: "
+                             "rotate the master keys"
+                           : "SPI allocation failed"));
         return;
     }
+    int64_t spi64 = spi, gen64 = gen;
+    ovsrec_psp_rx_sa_set_spi(row, &spi64, 1);
+    ovsrec_psp_rx_sa_set_generation(row, &gen64, 1);
+    rx_put_key(row, key);
+    explicit_bzero(key, sizeof key);
+    rx_set_state(row, "active", NULL);
+    rx_keep_old(a, row, peer);
+    applied_rx_record(a, row, spi, peer, gen);
+}
 
-    if (!row->n_spi) {
-        /* New, or the control plane asks for a re-key. */
-        uint64_t gen;
-        uint32_t spi;
-        int error = psp_dp_rx_spi_alloc_gen(&peer, row->association,
-                                            row->version, &spi, key, &gen,
-                                            uuid);
-        if (error) {
-            rx_set_error(row, (error == ENOSPC
-                               ? "no SPI left in the active generation: "
-                                 "rotate the master keys"
-                               : "SPI allocation failed"));
-            return;
+/* Whether 'row', applied as 'a' (if nonnull), must be bound again, as 'spi'
+ * of 'gen' for 'peer': the row is new to this process (it restarted), or
+ * the control plane changed it. */
+static bool
+rx_needs_bind(const struct applied_rx_sa *a,
+              const struct ovsrec_psp_rx_sa *row, const struct in6_addr *peer,
+              uint32_t spi, uint64_t gen)
+{
+    return (!a || a->spi != spi || a->assoc != (uint64_t) row->association
+            || a->version != row->version || a->generation != gen
+            || !ipv6_addr_equals(&a->peer, peer));
+}
+
+/* Binds 'spi' of 'gen' to 'row', applied as 'a' (if nonnull), for 'peer',
+ * and returns the row's record.  The SPI may not be another row's: that one
+ * keeps it, this row keeps what it had, and the return value is null. */
+static struct applied_rx_sa *
+rx_bind(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
+        const struct in6_addr *peer, uint32_t spi, uint64_t gen)
+{
+    const struct uuid *uuid = &row->header_.uuid;
+    struct uuid holder;
+
+    if (psp_dp_rx_bind(spi, peer, row->association, row->version, uuid,
+                       &holder)) {
+        rx_set_claim_error(row, "spi", spi, &holder);
+        return NULL;
+    }
+    if (a) {
+        /* What the row had goes: the SPI it moved from, if it moved, and
+         * the old SPI (unless it is now the SPI). */
+        if (a->spi != spi) {
+            psp_dp_rx_unbind(a->spi, uuid);
         }
-        int64_t spi64 = spi, gen64 = gen;
-        ovsrec_psp_rx_sa_set_spi(row, &spi64, 1);
-        ovsrec_psp_rx_sa_set_generation(row, &gen64, 1);
-        rx_put_key(row, key);
+        if (a->old_spi == spi) {
+            a->old_spi = 0;
+        }
+        rx_retire_old(a, row);
+    }
+    return applied_rx_record(a, row, spi, peer, gen);
+}
+
+/* Brings the old SPI of 'row', applied as 'a', and its old_spi column into
+ * line.  'fresh': the row was not applied in this process before.
+ *
+ * The old SPI is ovs-vswitchd's to write.  The control plane clears it to
+ * retire the old SPI early; any other change is undone. */
+static void
+rx_sync_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
+            bool fresh)
+{
+    uint32_t row_old = row->n_old_spi ? row->old_spi[0] : 0;
+
+    if (fresh) {
+        rx_restore_old(a, row);
+    } else if (row_old != a->old_spi) {
+        if (!row_old) {
+            rx_retire_old(a, NULL);
+        } else {
+            rx_put_old_spi(row, a->old_spi);
+        }
+    }
+}
+
+/* Writes the key of 'row', bound as 'spi', back into the row if the row
+ * lacks it.  The key column is ephemeral: a restarted ovsdb-server lost it,
+ * or the version changed.  ovs-vswitchd still can derive it. */
+static void
+rx_restore_key(const struct ovsrec_psp_rx_sa *row, uint32_t spi)
+{
+    if (!row->sa_key || strlen(row->sa_key)
+                        != 2 * psp_version_key_len(row->version)) {
+        uint8_t key[PSP_MAX_KEY_LEN];
+
+        if (psp_dp_rx_derive(spi, row->version, key)) {
+            rx_put_key(row, key);
+        }
         explicit_bzero(key, sizeof key);
-        rx_set_state(row, "active", NULL);
-        rx_keep_old(a, row, &peer);
-        applied_rx_record(a, row, spi, &peer, gen);
-        return;
     }
+}
 
-    if (!row->n_generation) {
-        rx_set_error(row, "spi is allocated by ovs-vswitchd: clear it to "
-                     "have one allocated");
-        if (a) {
-            applied_rx_remove(a, row);
-        }
-        return;
-    }
-
+/* Applies 'row', applied before as 'a' (if nonnull), whose SPI and
+ * generation ovs-vswitchd allocated, for 'peer'. */
+static void
+rx_apply_allocated(struct applied_rx_sa *a,
+                   const struct ovsrec_psp_rx_sa *row,
+                   const struct in6_addr *peer)
+{
     uint32_t spi = row->spi[0];
     uint64_t gen = row->generation[0];
+
     if (!generation_is_held(gen)) {
         rx_set_state(row, "stale", NULL);
         if (a) {
@@ -385,55 +472,37 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
     }
 
     bool fresh = !a;
-    if (!a || a->spi != spi || a->assoc != (uint64_t) row->association
-        || a->version != row->version || a->generation != gen
-        || !ipv6_addr_equals(&a->peer, &peer)) {
-        /* The row is new to this process (it restarted), or the control
-         * plane changed it.  Its SPI may not be another row's: that one
-         * keeps it, and this row keeps what it had. */
-        struct uuid holder;
-        if (psp_dp_rx_bind(spi, &peer, row->association, row->version, uuid,
-                           &holder)) {
-            rx_set_claim_error(row, "spi", spi, &holder);
+    if (rx_needs_bind(a, row, peer, spi, gen)) {
+        a = rx_bind(a, row, peer, spi, gen);
+        if (!a) {
             return;
         }
-        if (a) {
-            /* What the row had goes: the SPI it moved from, if it moved,
-             * and the old SPI (unless it is now the SPI). */
-            if (a->spi != spi) {
-                psp_dp_rx_unbind(a->spi, uuid);
-            }
-            if (a->old_spi == spi) {
-                a->old_spi = 0;
-            }
-            rx_retire_old(a, row);
-        }
-        a = applied_rx_record(a, row, spi, &peer, gen);
     }
-
-    /* The old SPI is ovs-vswitchd's to write.  The control plane clears it
-     * to retire the old SPI early; any other change is undone. */
-    uint32_t row_old = row->n_old_spi ? row->old_spi[0] : 0;
-    if (fresh) {
-        rx_restore_old(a, row);
-    } else if (row_old != a->old_spi) {
-        if (!row_old) {
-            rx_retire_old(a, NULL);
-        } else {
-            rx_put_old_spi(row, a->old_spi);
-        }
-    }
-
-    if (!row->sa_key || strlen(row->sa_key)
-                        != 2 * psp_version_key_len(row->version)) {
-        /* The key column is ephemeral: a restarted ovsdb-server lost it, or
-         * the version changed.  ovs-vswitchd still can derive it. */
-        if (psp_dp_rx_derive(spi, row->version, key)) {
-            rx_put_key(row, key);
-        }
-        explicit_bzero(key, sizeof key);
-    }
+    rx_sync_old(a, row, fresh);
+    rx_restore_key(row, spi);
     rx_set_state(row, rx_generation_state(gen), NULL);
+}
+
+static void
+rx_apply(const struct ovsrec_psp_rx_sa *row)
+{
+    struct applied_rx_sa *a = applied_rx_find(&row->header_.uuid);
+    struct in6_addr peer;
+    char *error;
+
+    rx_touch(row);
+    error = rx_check(row, &peer);
+    if (error) {
+        rx_set_error(row, error);
+        free(error);
+        if (a) {
+            applied_rx_remove(a, row);
+        }
+    } else if (!row->n_spi) {
+        rx_allocate(a, row, &peer);
+    } else {
+        rx_apply_allocated(a, row, &peer);
+    }
 }
 
 static bool

@@ -449,8 +449,8 @@ psp_ovsdb_wipe_replica_string(const char *s)
  * keys when it takes them over, a receive SA's key only for its length.  So
  * that no copy of a key lingers in the IDL's memory (and in a core dump),
  * the replica's copies are overwritten once read and the ones written once
- * sent.  The lengths stay, which is all rx_apply() checks; a wiped value
- * only makes the IDL write the real one again if asked to. */
+ * sent.  The lengths stay, which is all psp-ovsdb-rx-sa.c checks; a wiped
+ * value only makes the IDL write the real one again if asked to. */
 static void
 wipe_replica_keys(void)
 {
