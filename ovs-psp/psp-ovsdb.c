@@ -480,20 +480,16 @@ psp_ovsdb_is_active(void)
     return idl && ovsdb_idl_has_lock(lock_idl);
 }
 
-void
-psp_ovsdb_run(void)
+/* Ends the transaction in flight, if there is one and it is done: after a
+ * failure, the next run goes through every row again.  Returns false while
+ * it is still in flight. */
+static bool
+txn_finish(void)
 {
-    if (!psp_ovsdb_is_active()) {
-        return;
-    }
-
-    psp_ovsdb_tx_sa_run();
-
-    ovsdb_idl_run(idl);
     if (txn) {
         enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
         if (status == TXN_INCOMPLETE) {
-            return;
+            return false;
         }
         if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
@@ -506,12 +502,27 @@ psp_ovsdb_run(void)
         ovsdb_idl_txn_destroy(txn);
         txn = NULL;
     }
-    if (!ovsdb_idl_has_ever_connected(idl) || !ovsdb_idl_is_connected(idl)) {
-        return;
-    }
+    return true;
+}
 
-    txn = ovsdb_idl_txn_create(idl);
+/* Whether the master keys must be published to 'psp', the PSP row (if
+ * any), which someone other than us wrote if 'keys_written': when they
+ * changed, SPIs were allocated (a restarted ovs-vswitchd must know them),
+ * or the database lost them. */
+static bool
+keys_need_publishing(const struct ovsrec_psp *psp, bool keys_written)
+{
+    return (!psp || psp->n_master_keys != 2 || keys_written
+            || published_keys_seq != psp_dp_keys_seq()
+            || published_spis_used != psp_dp_spis_used()
+            || published_appctl_seq != psp_dp_rx_unowned_seq());
+}
 
+/* Brings the PSP and PSP_Rx_SA tables and the datapath into line, in the
+ * new transaction 'txn'. */
+static void
+sync_tables(void)
+{
     bool all = resync || !keys_taken_over;
     if (!keys_taken_over) {
         take_over_keys();
@@ -533,14 +544,30 @@ psp_ovsdb_run(void)
     psp_ovsdb_rx_sa_run(idl, all);
     ovsdb_idl_track_clear(idl);
 
-    /* Publish the keys when they changed, SPIs were allocated (a restarted
-     * ovs-vswitchd must know them), or the database lost them. */
-    if (!psp || psp->n_master_keys != 2 || keys_written
-        || published_keys_seq != psp_dp_keys_seq()
-        || published_spis_used != psp_dp_spis_used()
-        || published_appctl_seq != psp_dp_rx_unowned_seq()) {
+    if (keys_need_publishing(psp, keys_written)) {
         publish_keys();
     }
+}
+
+void
+psp_ovsdb_run(void)
+{
+    if (!psp_ovsdb_is_active()) {
+        return;
+    }
+
+    psp_ovsdb_tx_sa_run();
+
+    ovsdb_idl_run(idl);
+    if (!txn_finish()) {
+        return;
+    }
+    if (!ovsdb_idl_has_ever_connected(idl) || !ovsdb_idl_is_connected(idl)) {
+        return;
+    }
+
+    txn = ovsdb_idl_txn_create(idl);
+    sync_tables();
 
     enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
     wipe_replica_keys();
