@@ -36,6 +36,10 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-ovsdb.c \
 	psp/ovs-psp/psp-ovsdb.h \
+	psp/ovs-psp/psp-ovsdb-rx-sa.c \
+	psp/ovs-psp/psp-ovsdb-rx-sa.h \
+	psp/ovs-psp/psp-ovsdb-tx-sa.c \
+	psp/ovs-psp/psp-ovsdb-tx-sa.h \
 	psp/ovs-psp/psp-flow.c \
 	psp/ovs-psp/psp-flow.h \
 	psp/ovs-psp/psp-iv.c \

@@ -18,36 +18,31 @@
 
 #include "psp-ovsdb.h"
 
-#include <errno.h>
 #include <string.h>
-#if HAVE_DECL_MALLOC_TRIM
-#include <malloc.h>
-#endif
 
-#include "hash.h"
-#include "jsonrpc.h"
-#include "openvswitch/json.h"
-#include "openvswitch/shash.h"
 #include "openvswitch/dynamic-string.h"
-#include "openvswitch/hmap.h"
-#include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
-#include "ovsdb-data.h"
 #include "ovsdb-idl.h"
 #include "packets.h"
 #include "psp-dp.h"
+#include "psp-ovsdb-rx-sa.h"
+#include "psp-ovsdb-tx-sa.h"
 #include "psp-vsctl.h"
 #include "psp.h"
 #include "smap.h"
 #include "timeval.h"
 #include "util.h"
-#include "uuid.h"
 #include "vswitch-idl.h"
 
-VLOG_DEFINE_THIS_MODULE(psp_ovsdb);
+/* ovs-vswitchd's IDL client of the PSP tables (psp-ovsdb.h): the database
+ * connection, its transaction and the main loop, and the PSP row (the
+ * master keys, their state, the SPIs bound with ovs-appctl and rotate_to).
+ * The PSP_Rx_SA rows it replicates are applied by psp-ovsdb-rx-sa.c; the
+ * PSP_Tx_SA rows are not replicated here at all, but monitored on a session
+ * of their own by psp-ovsdb-tx-sa.c. */
 
-/* How often transmit SA statistics are written back, in ms. */
-#define STATS_INTERVAL 5000
+/* Also the module of psp-ovsdb-rx-sa.c and psp-ovsdb-tx-sa.c. */
+VLOG_DEFINE_THIS_MODULE(psp_ovsdb);
 
 static struct ovsdb_idl *lock_idl;      /* The bridge's, which holds the
                                          * "ovs_vswitchd" lock. */
@@ -60,33 +55,7 @@ static bool resync;                     /* Process every row, not only the
 static uint64_t published_keys_seq;
 static uint32_t published_spis_used;
 static uint64_t published_appctl_seq;   /* psp_dp_rx_unowned_seq(). */
-static uint64_t marked_keys_seq;        /* Rx states marked for this. */
 static long long int last_rotation;     /* Wall clock, ms; 0 = never. */
-static long long int next_stats;
-static struct jsonrpc_session *tx_session;  /* For PSP_Tx_SA. */
-
-/* The receive SA rows this run applied, whose key in the replica is
- * overwritten once the transaction has gone out (wipe_replica_keys()). */
-static const struct ovsrec_psp_rx_sa **rx_touched;
-static size_t n_rx_touched, allocated_rx_touched;
-
-/* A receive SA row applied to the datapath, by row UUID.  The row owns the
- * bindings of its SPI and, after a re-key, of its old SPI (their owner in
- * the datapath is the row's UUID): nobody else can take them over, and
- * they go with the row. */
-struct applied_rx_sa {
-    struct hmap_node node;              /* In 'applied_rx'. */
-    struct uuid uuid;
-    uint32_t spi;
-    uint32_t old_spi;                   /* The SPI before the last re-key,
-                                         * still bound; 0: none. */
-    struct in6_addr peer;
-    uint64_t assoc;
-    uint8_t version;
-    uint64_t generation;                /* Of 'spi'. */
-};
-
-static struct hmap applied_rx = HMAP_INITIALIZER(&applied_rx);
 
 static void
 omit_table(struct ovsdb_idl *bridge_idl, struct ovsdb_idl_column *columns,
@@ -148,8 +117,8 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
                   "dumps may hold expanded SA keys");
     }
 
-    /* PSP_Tx_SA has a session of its own: see "Transmit SAs" below. */
-    tx_session = jsonrpc_session_open(remote, true);
+    /* PSP_Tx_SA has a session of its own: see psp-ovsdb-tx-sa.c. */
+    psp_ovsdb_tx_sa_open(remote);
 }
 
 /* The master keys. */
@@ -398,7 +367,7 @@ take_over_keys(void)
             VLOG_INFO("PSP: took over master key generation %"PRIu64
                       " from the database", psp_dp_active_generation());
             /* The import dropped every binding; the rows' come back as
-             * rx_run() applies them, these from here. */
+             * psp_ovsdb_rx_sa_run() applies them, these from here. */
             restore_appctl_spis(row);
             return;
         }
@@ -466,986 +435,10 @@ run_rotate_to(const struct ovsrec_psp *row)
     }
 }
 
-/* Receive SAs. */
-
-/* What a receive SA's generation means now. */
-static const char *
-rx_generation_state(uint64_t gen)
-{
-    uint64_t active = psp_dp_active_generation();
-
-    return (gen == active ? "active"
-            : gen + 1 == active ? "rekey"
-            : "stale");
-}
-
-static bool
-generation_is_held(uint64_t gen)
-{
-    uint64_t active = psp_dp_active_generation();
-
-    return gen == active || gen + 1 == active;
-}
-
-static struct applied_rx_sa *
-applied_rx_find(const struct uuid *uuid)
-{
-    struct applied_rx_sa *a;
-
-    HMAP_FOR_EACH_WITH_HASH (a, node, uuid_hash(uuid), &applied_rx) {
-        if (uuid_equals(&a->uuid, uuid)) {
-            return a;
-        }
-    }
-    return NULL;
-}
-
-/* Sets 'row''s old_spi column to 'spi' (0: empty), if it says otherwise. */
-static void
-rx_put_old_spi(const struct ovsrec_psp_rx_sa *row, uint32_t spi)
-{
-    if (spi && (!row->n_old_spi || row->old_spi[0] != spi)) {
-        int64_t spi64 = spi;
-        ovsrec_psp_rx_sa_set_old_spi(row, &spi64, 1);
-    } else if (!spi && row->n_old_spi) {
-        ovsrec_psp_rx_sa_set_old_spi(row, NULL, 0);
-    }
-}
-
-/* Ends the old SPI of 'a' (if nonnull): it is unbound, and 'row' (if
- * nonnull) no longer lists one. */
-static void
-rx_retire_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
-{
-    if (a && a->old_spi) {
-        psp_dp_rx_unbind(a->old_spi, &a->uuid);
-        a->old_spi = 0;
-    }
-    if (row) {
-        rx_put_old_spi(row, 0);
-    }
-}
-
-/* Forgets 'a', unbinding every SPI its row owns.  'row', its row if it is
- * still there, then lists no old SPI.  (An SPI whose generation is gone is
- * unbound already; the datapath removes only the row's own bindings, so
- * an SPI number that came round again for someone else is not touched.) */
-static void
-applied_rx_remove(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
-{
-    rx_retire_old(a, row);
-    psp_dp_rx_unbind(a->spi, &a->uuid);
-    hmap_remove(&applied_rx, &a->node);
-    free(a);
-}
-
-/* Sets ('value' nonnull) or deletes key 'key' of string map column 'column'
- * of 'row'. */
-static void
-map_update(const struct ovsdb_idl_row *row,
-           const struct ovsdb_idl_column *column,
-           const char *key, const char *value)
-{
-    struct ovsdb_datum *datum = xmalloc(sizeof *datum);
-
-    datum->n = 1;
-    datum->refcnt = NULL;
-    datum->keys = xmalloc(sizeof *datum->keys);
-    datum->keys[0].s = ovsdb_atom_string_create(key);
-    if (value) {
-        datum->values = xmalloc(sizeof *datum->values);
-        datum->values[0].s = ovsdb_atom_string_create(value);
-        ovsdb_idl_txn_write_partial_map(row, column, datum);
-    } else {
-        datum->values = NULL;
-        ovsdb_idl_txn_delete_partial_map(row, column, datum);
-    }
-}
-
-/* Makes the 'status' column 'column' of 'row', now 'status', say 'state'
- * and 'error' (null: no error), writing nothing that is already there. */
-static void
-status_update(const struct ovsdb_idl_row *row,
-              const struct ovsdb_idl_column *column,
-              const struct smap *status, const char *state,
-              const char *error)
-{
-    const char *old = smap_get(status, "state");
-    const char *old_error = smap_get(status, "error");
-
-    if (!old || strcmp(old, state)) {
-        map_update(row, column, "state", state);
-    }
-    if (error ? !old_error || strcmp(old_error, error) : old_error != NULL) {
-        map_update(row, column, "error", error);
-    }
-}
-
-/* Records in 'a' (or a new record, if null) that 'row' is applied as 'spi'
- * of 'gen' for 'peer', and returns the record.  Its old SPI stays as it
- * was. */
-static struct applied_rx_sa *
-applied_rx_record(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
-                  uint32_t spi, const struct in6_addr *peer, uint64_t gen)
-{
-    if (!a) {
-        a = xzalloc(sizeof *a);
-        a->uuid = row->header_.uuid;
-        hmap_insert(&applied_rx, &a->node, uuid_hash(&a->uuid));
-    }
-    a->spi = spi;
-    a->peer = *peer;
-    a->assoc = row->association;
-    a->version = row->version;
-    a->generation = gen;
-    return a;
-}
-
-static void
-rx_set_state(const struct ovsrec_psp_rx_sa *row, const char *state,
-             const char *error)
-{
-    status_update(&row->header_, &ovsrec_psp_rx_sa_col_status, &row->status,
-                  state, error);
-}
-
-static void
-rx_set_error(const struct ovsrec_psp_rx_sa *row, const char *error)
-{
-    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
-
-    VLOG_WARN_RL(&rl, "PSP_Rx_SA "UUID_FMT": %s",
-                 UUID_ARGS(&row->header_.uuid), error);
-    rx_set_state(row, "error", error);
-}
-
-static void
-rx_put_key(const struct ovsrec_psp_rx_sa *row, const uint8_t *key)
-{
-    struct ds hex = DS_EMPTY_INITIALIZER;
-
-    psp_dp_put_hex(&hex, key, psp_version_key_len(row->version));
-    ovsrec_psp_rx_sa_set_sa_key(row, ds_cstr(&hex));
-    psp_dp_ds_wipe(&hex);
-}
-
-/* Sets 'row''s error: 'spi' is bound for 'holder' (all-zeros: for
- * ovs-appctl psp/alloc-spi), not for this row. */
-static void
-rx_set_claim_error(const struct ovsrec_psp_rx_sa *row, const char *column,
-                   uint32_t spi, const struct uuid *holder)
-{
-    char *error = (uuid_is_zero(holder)
-                   ? xasprintf("%s %"PRIu32" is bound by ovs-appctl "
-                               "psp/alloc-spi, not by this row",
-                               column, spi)
-                   : xasprintf("%s %"PRIu32" belongs to PSP_Rx_SA "UUID_FMT,
-                               column, spi, UUID_ARGS(holder)));
-    rx_set_error(row, error);
-    free(error);
-}
-
-/* 'row', applied as 'a' (if nonnull), was just re-keyed, for 'peer'.
- *
- * The SPI it replaces stays bound, as the row's old SPI, so that the peer
- * can switch to the new one without losing a packet: until the next
- * rotation (by which the peer must have switched, as with any re-key),
- * until the control plane clears old_spi, or until the row goes.  A row has
- * one old SPI: that of an earlier re-key goes now.  So does the replaced
- * SPI if its generation is gone, or if it was bound for another peer,
- * association or version (the row changed with the re-key). */
-static void
-rx_keep_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
-            const struct in6_addr *peer)
-{
-    uint32_t old = 0;
-
-    if (a) {
-        rx_retire_old(a, NULL);
-        if (generation_is_held(a->generation)
-            && a->assoc == (uint64_t) row->association
-            && a->version == row->version
-            && ipv6_addr_equals(&a->peer, peer)) {
-            old = a->old_spi = a->spi;
-        } else {
-            psp_dp_rx_unbind(a->spi, &a->uuid);
-        }
-    }
-    rx_put_old_spi(row, old);
-}
-
-/* 'row', applied as 'a', was not applied in this process before (it has
- * just started, or the row had an error): binds its old SPI again if it
- * still may be, else clears it.  It may be only if the row's SPI is still
- * of the active generation (no rotation since the re-key), the old SPI's
- * generation is held, and no one else holds it. */
-static void
-rx_restore_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row)
-{
-    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
-    uint32_t old = row->n_old_spi ? row->old_spi[0] : 0;
-
-    if (!old) {
-        return;
-    }
-
-    enum psp_spi_state state = psp_dp_rx_spi_state(old);
-    struct uuid holder;
-    if (old != a->spi && a->generation == psp_dp_active_generation()
-        && (state == PSP_SPI_ACTIVE || state == PSP_SPI_PREVIOUS)) {
-        if (!psp_dp_rx_bind(old, &a->peer, a->assoc, a->version, &a->uuid,
-                            &holder)) {
-            a->old_spi = old;
-            return;
-        }
-        VLOG_WARN_RL(&rl, "PSP_Rx_SA "UUID_FMT": old_spi %"PRIu32" is "
-                     "bound for %s "UUID_FMT", not for this row: cleared",
-                     UUID_ARGS(&row->header_.uuid), old,
-                     uuid_is_zero(&holder) ? "ovs-appctl" : "PSP_Rx_SA",
-                     UUID_ARGS(&holder));
-    }
-    rx_put_old_spi(row, 0);
-}
-
-static void
-rx_apply(const struct ovsrec_psp_rx_sa *row)
-{
-    const struct uuid *uuid = &row->header_.uuid;
-    struct applied_rx_sa *a = applied_rx_find(uuid);
-    uint8_t key[PSP_MAX_KEY_LEN];
-    struct in6_addr peer;
-
-    if (n_rx_touched >= allocated_rx_touched) {
-        rx_touched = x2nrealloc(rx_touched, &allocated_rx_touched,
-                                sizeof *rx_touched);
-    }
-    rx_touched[n_rx_touched++] = row;
-
-    if (!psp_dp_parse_addr(row->peer, true, &peer)) {
-        char *error = xasprintf("invalid peer \"%s\" (must be an IPv4 or "
-                                "IPv6 address, or \"any\")", row->peer);
-        rx_set_error(row, error);
-        free(error);
-        if (a) {
-            applied_rx_remove(a, row);
-        }
-        return;
-    }
-
-    if (!row->n_spi) {
-        /* New, or the control plane asks for a re-key. */
-        uint64_t gen;
-        uint32_t spi;
-        int error = psp_dp_rx_spi_alloc_gen(&peer, row->association,
-                                            row->version, &spi, key, &gen,
-                                            uuid);
-        if (error) {
-            rx_set_error(row, (error == ENOSPC
-                               ? "no SPI left in the active generation: "
-                                 "rotate the master keys"
-                               : "SPI allocation failed"));
-            return;
-        }
-        int64_t spi64 = spi, gen64 = gen;
-        ovsrec_psp_rx_sa_set_spi(row, &spi64, 1);
-        ovsrec_psp_rx_sa_set_generation(row, &gen64, 1);
-        rx_put_key(row, key);
-        explicit_bzero(key, sizeof key);
-        rx_set_state(row, "active", NULL);
-        rx_keep_old(a, row, &peer);
-        applied_rx_record(a, row, spi, &peer, gen);
-        return;
-    }
-
-    if (!row->n_generation) {
-        rx_set_error(row, "spi is allocated by ovs-vswitchd: clear it to "
-                     "have one allocated");
-        if (a) {
-            applied_rx_remove(a, row);
-        }
-        return;
-    }
-
-    uint32_t spi = row->spi[0];
-    uint64_t gen = row->generation[0];
-    if (!generation_is_held(gen)) {
-        rx_set_state(row, "stale", NULL);
-        if (a) {
-            applied_rx_remove(a, row);
-        } else {
-            rx_put_old_spi(row, 0);
-        }
-        return;
-    }
-
-    bool fresh = !a;
-    if (!a || a->spi != spi || a->assoc != (uint64_t) row->association
-        || a->version != row->version || a->generation != gen
-        || !ipv6_addr_equals(&a->peer, &peer)) {
-        /* The row is new to this process (it restarted), or the control
-         * plane changed it.  Its SPI may not be another row's: that one
-         * keeps it, and this row keeps what it had. */
-        struct uuid holder;
-        if (psp_dp_rx_bind(spi, &peer, row->association, row->version, uuid,
-                           &holder)) {
-            rx_set_claim_error(row, "spi", spi, &holder);
-            return;
-        }
-        if (a) {
-            /* What the row had goes: the SPI it moved from, if it moved,
-             * and the old SPI (unless it is now the SPI). */
-            if (a->spi != spi) {
-                psp_dp_rx_unbind(a->spi, uuid);
-            }
-            if (a->old_spi == spi) {
-                a->old_spi = 0;
-            }
-            rx_retire_old(a, row);
-        }
-        a = applied_rx_record(a, row, spi, &peer, gen);
-    }
-
-    /* The old SPI is ovs-vswitchd's to write.  The control plane clears it
-     * to retire the old SPI early; any other change is undone. */
-    uint32_t row_old = row->n_old_spi ? row->old_spi[0] : 0;
-    if (fresh) {
-        rx_restore_old(a, row);
-    } else if (row_old != a->old_spi) {
-        if (!row_old) {
-            rx_retire_old(a, NULL);
-        } else {
-            rx_put_old_spi(row, a->old_spi);
-        }
-    }
-
-    if (!row->sa_key || strlen(row->sa_key)
-                        != 2 * psp_version_key_len(row->version)) {
-        /* The key column is ephemeral: a restarted ovsdb-server lost it, or
-         * the version changed.  ovs-vswitchd still can derive it. */
-        if (psp_dp_rx_derive(spi, row->version, key)) {
-            rx_put_key(row, key);
-        }
-        explicit_bzero(key, sizeof key);
-    }
-    rx_set_state(row, rx_generation_state(gen), NULL);
-}
-
-static bool
-rx_has_error(const struct ovsrec_psp_rx_sa *row)
-{
-    const char *state = smap_get(&row->status, "state");
-
-    return state && !strcmp(state, "error");
-}
-
-static void
-rx_run(bool all)
-{
-    const struct ovsrec_psp_rx_sa *row;
-
-    if (all) {
-        /* Rows gone while we were not looking. */
-        struct applied_rx_sa *a;
-        HMAP_FOR_EACH_SAFE (a, node, &applied_rx) {
-            if (!ovsrec_psp_rx_sa_get_for_uuid(idl, &a->uuid)) {
-                applied_rx_remove(a, NULL);
-            }
-        }
-
-        /* Rows with an error last: one whose SPI was refused because
-         * another row holds it must not get it now that, after a restart,
-         * nothing is bound yet. */
-        const struct ovsrec_psp_rx_sa **later = NULL;
-        size_t n_later = 0, allocated_later = 0;
-        OVSREC_PSP_RX_SA_FOR_EACH (row, idl) {
-            if (!rx_has_error(row)) {
-                rx_apply(row);
-            } else {
-                if (n_later >= allocated_later) {
-                    later = x2nrealloc(later, &allocated_later,
-                                       sizeof *later);
-                }
-                later[n_later++] = row;
-            }
-        }
-        for (size_t i = 0; i < n_later; i++) {
-            rx_apply(later[i]);
-        }
-        free(later);
-        return;
-    }
-
-    OVSREC_PSP_RX_SA_FOR_EACH_TRACKED (row, idl) {
-        if (ovsrec_psp_rx_sa_is_deleted(row)) {
-            struct applied_rx_sa *a = applied_rx_find(&row->header_.uuid);
-            if (a && !ovsrec_psp_rx_sa_get_for_uuid(idl, &a->uuid)) {
-                applied_rx_remove(a, NULL);
-            }
-        }
-    }
-    OVSREC_PSP_RX_SA_FOR_EACH_TRACKED (row, idl) {
-        if (!ovsrec_psp_rx_sa_is_deleted(row)) {
-            rx_apply(row);
-        }
-    }
-}
-
-/* After the keys changed: each row's state, from its generation.  A
- * rotation ends the old SPIs of re-keys done before it. */
-static void
-rx_mark_states(void)
-{
-    const struct ovsrec_psp_rx_sa *row;
-    struct applied_rx_sa *a;
-
-    OVSREC_PSP_RX_SA_FOR_EACH (row, idl) {
-        if (row->n_spi && row->n_generation && !rx_has_error(row)) {
-            rx_set_state(row, rx_generation_state(row->generation[0]), NULL);
-            if (!generation_is_held(row->generation[0])) {
-                a = applied_rx_find(&row->header_.uuid);
-                if (a) {
-                    applied_rx_remove(a, row);
-                }
-            }
-        }
-    }
-
-    uint64_t active = psp_dp_active_generation();
-    HMAP_FOR_EACH (a, node, &applied_rx) {
-        if (a->old_spi && a->generation != active) {
-            rx_retire_old(a, ovsrec_psp_rx_sa_get_for_uuid(idl, &a->uuid));
-        }
-    }
-    marked_keys_seq = psp_dp_keys_seq();
-}
-
-/* Transmit SAs.
- *
- * There may be a million rows, and ovs-vswitchd must not keep a replica of
- * each (an IDL row costs kilobytes).  PSP_Tx_SA is watched over a JSON-RPC
- * session of its own with the "monitor" method of RFC 7047, whose updates
- * carry every monitored column of a new or modified row and the old values
- * of a deleted one.  Each update is applied to the datapath and dropped: the
- * datapath's SA, tagged with the row's UUID (psp_dp_tx_opts's 'owner'), is
- * the only record of a row, and a deleted row's remote and association find
- * it.  Status and statistics go back as "update" operations; they are not
- * monitored, so they do not come back. */
-
-static unsigned int tx_seqno;           /* Session seqno the monitor is for. */
-static struct json *tx_monitor_id;      /* Monitor request awaiting reply. */
-static bool tx_monitoring;              /* Initial contents received. */
-static uint8_t tx_epoch;                /* Marks SAs seen since a resync. */
-static struct json *tx_ops;             /* Operations to send, or null. */
-static size_t tx_bulk;                  /* Rows and operations handled since
-                                         * the heap was last trimmed. */
-
-/* Operations per transaction, so that a resync of a million rows does not
- * make one huge transaction. */
-#define TX_OPS_MAX 10000
-
-/* Rows and operations after which the heap is trimmed.  A bulk update of
- * 50,000 rows takes tens of megabytes of JSON that is freed at once; the C
- * library would otherwise keep that memory, several times what the SAs
- * themselves take. */
-#define TX_TRIM_BULK 1000
-
-/* The monitored columns: what a transmit SA is made of. */
-static const char *const tx_columns[] = {
-    "remote", "association", "spi", "version", "sa_key", "crypt_offset", "vc",
-    "sample", "drop_after_sample", "stale",
-};
-
-/* A PSP_Tx_SA row, as monitored. */
-struct tx_row {
-    const char *remote;
-    int64_t assoc;
-    int64_t spi;
-    int64_t version;
-    struct json *sa_key;                /* JSON string, or null. */
-    int crypt_off;                      /* -1: none. */
-    bool has_vc;
-    int64_t vc;
-    bool sample;
-    bool drop_after_sample;
-    bool stale;
-};
-
-static const struct json *
-row_column(const struct json *row, const char *column)
-{
-    return (row && row->type == JSON_OBJECT
-            ? shash_find_data(json_object(row), column)
-            : NULL);
-}
-
-/* A column of type "integer", or of a set of at most one integer (an empty
- * set is ["set", []]). */
-static bool
-json_get_int(const struct json *j, int64_t *v)
-{
-    if (j && j->type == JSON_INTEGER) {
-        *v = j->integer;
-        return true;
-    }
-    return false;
-}
-
-/* A column of type boolean, or of a set of at most one boolean: true only
- * if it holds true. */
-static bool
-json_get_true(const struct json *j)
-{
-    return j && j->type == JSON_TRUE;
-}
-
-/* Reads 'json' (a row's "new" or "old" member) into 'r'.  Returns false if
- * a column that must be there is missing. */
-static bool
-tx_row_parse(const struct json *json, struct tx_row *r)
-{
-    const struct json *remote = row_column(json, "remote");
-    const struct json *key = row_column(json, "sa_key");
-    int64_t v;
-
-    memset(r, 0, sizeof *r);
-    r->remote = remote && remote->type == JSON_STRING ? json_string(remote)
-                                                     : NULL;
-    r->sa_key = key && key->type == JSON_STRING ? CONST_CAST(struct json *,
-                                                             key)
-                                                : NULL;
-    r->crypt_off = (json_get_int(row_column(json, "crypt_offset"), &v)
-                    ? v : -1);
-    r->has_vc = json_get_int(row_column(json, "vc"), &r->vc);
-    r->sample = json_get_true(row_column(json, "sample"));
-    r->drop_after_sample = json_get_true(row_column(json,
-                                                    "drop_after_sample"));
-    r->stale = json_get_true(row_column(json, "stale"));
-    return (r->remote
-            && json_get_int(row_column(json, "association"), &r->assoc)
-            && json_get_int(row_column(json, "spi"), &r->spi)
-            && json_get_int(row_column(json, "version"), &r->version));
-}
-
-/* Overwrites the key's hex digits in the received message, which is
- * ordinary heap memory, once they are read. */
-static void
-wipe_key_column(const struct json *row)
-{
-    const struct json *key = row_column(row, "sa_key");
-
-    if (key && key->type == JSON_STRING) {
-        char *hex = CONST_CAST(char *, json_string(key));
-        explicit_bzero(hex, strlen(hex));
-    }
-}
-
-static struct json *
-uuid_to_json(const struct uuid *uuid)
-{
-    return json_array_create_2(json_string_create("uuid"),
-                               json_string_create_nocopy(
-                                   xasprintf(UUID_FMT, UUID_ARGS(uuid))));
-}
-
-/* Queues an operation that writes 'value' into 'column' of row 'uuid'. */
-static void
-tx_queue_update(const struct uuid *uuid, const char *column,
-                struct json *value)
-{
-    struct json *op = json_object_create();
-    struct json *row = json_object_create();
-
-    json_object_put_string(op, "op", "update");
-    json_object_put_string(op, "table", "PSP_Tx_SA");
-    json_object_put(op, "where",
-                    json_array_create_1(json_array_create_3(
-                                            json_string_create("_uuid"),
-                                            json_string_create("=="),
-                                            uuid_to_json(uuid))));
-    json_object_put(row, column, value);
-    json_object_put(op, "row", row);
-
-    if (!tx_ops) {
-        tx_ops = json_array_create_1(json_string_create("Open_vSwitch"));
-    }
-    json_array_add(tx_ops, op);
-}
-
-static void
-tx_set_status(const struct uuid *uuid, const char *state, const char *error)
-{
-    struct json *pairs = json_array_create_1(
-        json_array_create_2(json_string_create("state"),
-                            json_string_create(state)));
-    if (error) {
-        json_array_add(pairs, json_array_create_2(json_string_create("error"),
-                                                  json_string_create(error)));
-    }
-    tx_queue_update(uuid, "status",
-                    json_array_create_2(json_string_create("map"), pairs));
-}
-
-/* The SA installed for row 'uuid' at 'remote' and 'assoc', if any. */
-static bool
-tx_find_owned(const struct uuid *uuid, const struct in6_addr *remote,
-              uint64_t assoc, struct psp_dp_tx_info *info)
-{
-    return (psp_dp_tx_sa_get_info(remote, assoc, info)
-            && uuid_equals(&info->opts.owner, uuid));
-}
-
-/* Refuses row 'uuid' for 'error'.  The datapath keeps the SA installed for
- * it before ('kept'): an invalid update never half-applies. */
-static void
-tx_refuse(const struct uuid *uuid, bool kept, const char *error)
-{
-    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 5);
-
-    VLOG_WARN_RL(&rl, "PSP_Tx_SA "UUID_FMT": %s%s", UUID_ARGS(uuid), error,
-                 kept ? " (the SA installed before stays)" : "");
-    tx_set_status(uuid, kept ? "error-kept" : "error", error);
-}
-
-/* Applies row 'uuid', now 'new'.  'old' holds the old values of the columns
- * that changed (null for a new row, or at a resync, when the old values are
- * unknown). */
-static void
-tx_apply(const struct uuid *uuid, const struct json *new,
-         const struct json *old)
-{
-    struct tx_row r;
-    bool complete = tx_row_parse(new, &r);
-
-    /* Where the row's SA was installed before, if it was. */
-    struct in6_addr prev_remote;
-    int64_t prev_assoc = r.assoc;
-    const struct json *j = row_column(old, "remote");
-    const char *prev_remote_s = (j && j->type == JSON_STRING ? json_string(j)
-                                 : r.remote);
-    json_get_int(row_column(old, "association"), &prev_assoc);
-    struct psp_dp_tx_info prev;
-    bool has_prev = (complete
-                     && psp_dp_parse_addr(prev_remote_s, false, &prev_remote)
-                     && tx_find_owned(uuid, &prev_remote, prev_assoc, &prev));
-    if (has_prev) {
-        /* Kept whatever happens next, unless replaced or removed. */
-        psp_dp_tx_sa_set_epoch(&prev_remote, prev_assoc, uuid, tx_epoch);
-    }
-
-    char *error = NULL;
-    struct in6_addr remote;
-    struct psp_dp_tx_info other;
-    if (!complete) {
-        error = xstrdup("incomplete row");
-        goto refuse;
-    }
-    if (!psp_dp_parse_addr(r.remote, false, &remote)) {
-        error = xasprintf("invalid remote \"%s\" (must be an IPv4 or IPv6 "
-                          "address)", r.remote);
-        goto refuse;
-    }
-    if (psp_dp_tx_sa_get_info(&remote, r.assoc, &other)
-        && !uuid_is_zero(&other.opts.owner)
-        && !uuid_equals(&other.opts.owner, uuid)) {
-        error = xasprintf("same remote and association as PSP_Tx_SA "UUID_FMT,
-                          UUID_ARGS(&other.opts.owner));
-        goto refuse;
-    }
-
-    struct psp_dp_tx_opts opts = {
-        .crypt_off = r.crypt_off,
-        .has_vc = r.has_vc,
-        .vc = r.has_vc ? r.vc : 0,
-        .sample = r.sample,
-        .drop_after_sample = r.drop_after_sample,
-        .owner = *uuid,
-        .owner_epoch = tx_epoch,
-    };
-    bool same = (has_prev && ipv6_addr_equals(&prev_remote, &remote)
-                 && prev_assoc == r.assoc && prev.spi == r.spi
-                 && prev.version == r.version
-                 && prev.opts.crypt_off == opts.crypt_off
-                 && prev.opts.has_vc == opts.has_vc
-                 && prev.opts.vc == opts.vc
-                 && prev.opts.sample == opts.sample
-                 && prev.opts.drop_after_sample == opts.drop_after_sample);
-    if (!r.sa_key) {
-        if (same && (r.stale || !prev.stale)) {
-            /* The key column is ephemeral: a restarted ovsdb-server lost it,
-             * but the datapath still holds the key.  (An SA no longer stale
-             * needs its key again.) */
-            if (r.stale) {
-                psp_dp_tx_sa_set_stale(&remote, r.assoc);
-            }
-            tx_set_status(uuid, r.stale ? "stale" : "applied", NULL);
-        } else {
-            tx_refuse(uuid, has_prev, "no sa_key");
-        }
-        return;
-    }
-
-    size_t key_len = psp_version_key_len(r.version);
-    uint8_t key[PSP_MAX_KEY_LEN];
-    bool key_ok = psp_dp_parse_hex(json_string(r.sa_key), key, key_len);
-    if (!key_ok) {
-        error = xasprintf("sa_key must be %"PRIuSIZE" bytes (%"PRIuSIZE" hex "
-                          "digits) for version %"PRId64, key_len, 2 * key_len,
-                          r.version);
-        goto refuse;
-    }
-    if (opts.drop_after_sample && !opts.sample) {
-        explicit_bzero(key, sizeof key);
-        error = xstrdup("drop_after_sample requires sample");
-        goto refuse;
-    }
-    if (opts.crypt_off > 0 && psp_version_is_gmac(r.version)) {
-        explicit_bzero(key, sizeof key);
-        error = xstrdup("crypt_offset must be 0 with AES-GMAC (version 2 or "
-                        "3)");
-        goto refuse;
-    }
-
-    /* A re-key of the same remote and association replaces the SA in place,
-     * with no gap; a row that moved drops its old SA once the new one is
-     * there. */
-    int err = psp_dp_tx_sa_set_opts(&remote, r.assoc, r.spi, r.version, key,
-                                    key_len, &opts);
-    explicit_bzero(key, sizeof key);
-    if (err) {
-        error = xstrdup(err == ENOMEM ? "out of memory"
-                        : err == EEXIST ? "sa_key is the key of another "
-                                          "transmit SA (one key for two SAs "
-                                          "would repeat GCM nonces)"
-                        : "invalid SA");
-        goto refuse;
-    }
-    if (has_prev && !(ipv6_addr_equals(&prev_remote, &remote)
-                      && prev_assoc == r.assoc)) {
-        psp_dp_tx_sa_del_owned(&prev_remote, prev_assoc, uuid);
-    }
-    if (r.stale) {
-        /* The receiver's generation of this key is gone: nothing is sent
-         * with it until the control plane re-keys. */
-        psp_dp_tx_sa_set_stale(&remote, r.assoc);
-    }
-    tx_set_status(uuid, r.stale ? "stale" : "applied", NULL);
-    return;
-
-refuse:
-    tx_refuse(uuid, has_prev, error);
-    free(error);
-}
-
-/* Removes the SA of row 'uuid', deleted, whose columns were 'old'. */
-static void
-tx_delete(const struct uuid *uuid, const struct json *old)
-{
-    struct tx_row r;
-    struct in6_addr remote;
-
-    if (tx_row_parse(old, &r) && psp_dp_parse_addr(r.remote, false, &remote)) {
-        psp_dp_tx_sa_del_owned(&remote, r.assoc, uuid);
-    }
-}
-
-/* Applies <table-updates> 'updates' (of a "monitor" reply if 'initial', else
- * of an "update" notification). */
-static void
-tx_process(const struct json *updates, bool initial)
-{
-    const struct json *table = (updates && updates->type == JSON_OBJECT
-                                ? shash_find_data(json_object(updates),
-                                                  "PSP_Tx_SA")
-                                : NULL);
-    const struct shash_node *node;
-
-    if (initial) {
-        tx_epoch++;
-    }
-    if (table && table->type == JSON_OBJECT) {
-        /* Deletions first, so that a row that replaces a deleted one for the
-         * same SA is not refused as a duplicate. */
-        for (int pass = 0; pass < 2; pass++) {
-            SHASH_FOR_EACH (node, json_object(table)) {
-                const struct json *old = row_column(node->data, "old");
-                const struct json *new = row_column(node->data, "new");
-                struct uuid uuid;
-
-                if (!uuid_from_string(&uuid, node->name)) {
-                    continue;
-                }
-                tx_bulk += pass;
-                if (pass == 0 && old && !new) {
-                    tx_delete(&uuid, old);
-                } else if (pass == 1 && new) {
-                    tx_apply(&uuid, new, initial ? NULL : old);
-                }
-                if (pass == 1) {
-                    wipe_key_column(old);
-                    wipe_key_column(new);
-                }
-            }
-        }
-    }
-    if (initial) {
-        size_t n = psp_dp_tx_sa_sweep(tx_epoch);
-        if (n) {
-            VLOG_INFO("PSP: removed %"PRIuSIZE" transmit SAs whose rows are "
-                      "gone from the database", n);
-        }
-    }
-}
-
-static void
-tx_send_monitor(void)
-{
-    struct json *columns = json_array_create_empty();
-    for (size_t i = 0; i < ARRAY_SIZE(tx_columns); i++) {
-        json_array_add(columns, json_string_create(tx_columns[i]));
-    }
-    struct json *request = json_object_create();
-    json_object_put(request, "columns", columns);
-    struct json *requests = json_object_create();
-    json_object_put(requests, "PSP_Tx_SA", request);
-
-    struct jsonrpc_msg *msg = jsonrpc_create_request(
-        "monitor", json_array_create_3(json_string_create("Open_vSwitch"),
-                                       json_string_create("psp_tx"),
-                                       requests), NULL);
-    json_destroy(tx_monitor_id);
-    tx_monitor_id = json_clone(msg->id);
-    tx_monitoring = false;
-    jsonrpc_session_send(tx_session, msg);
-}
-
-static void
-tx_report_stats(const struct uuid *owner, uint64_t packets, uint64_t bytes,
-                void *aux OVS_UNUSED)
-{
-    struct json *pairs = json_array_create_2(
-        json_array_create_2(json_string_create("tx_bytes"),
-                            json_integer_create(bytes)),
-        json_array_create_2(json_string_create("tx_packets"),
-                            json_integer_create(packets)));
-    tx_queue_update(owner, "statistics",
-                    json_array_create_2(json_string_create("map"), pairs));
-}
-
-/* Sends the queued operations, TX_OPS_MAX per transaction. */
-static void
-tx_flush(void)
-{
-    if (!tx_ops) {
-        return;
-    }
-    if (!jsonrpc_session_is_connected(tx_session)) {
-        /* The resync after the reconnection writes everything again. */
-        json_destroy(tx_ops);
-        tx_ops = NULL;
-        return;
-    }
-
-    const struct json_array *ops = json_array(tx_ops);
-    tx_bulk += ops->n - 1;
-    for (size_t i = 1; i < ops->n; i += TX_OPS_MAX) {
-        size_t n = MIN(TX_OPS_MAX, ops->n - i);
-        struct json *params = json_array_create_1(
-            json_string_create("Open_vSwitch"));
-        for (size_t j = 0; j < n; j++) {
-            json_array_add(params, ops->elems[i + j]);
-            ops->elems[i + j] = NULL;
-        }
-        jsonrpc_session_send(tx_session,
-                             jsonrpc_create_request("transact", params,
-                                                    NULL));
-    }
-    json_destroy(tx_ops);
-    tx_ops = NULL;
-}
-
-/* Logs the errors a transaction's reply 'msg' holds. */
-static void
-tx_check_reply(const struct jsonrpc_msg *msg)
-{
-    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
-    const struct json *error = msg->error;
-
-    if (!error && msg->result && msg->result->type == JSON_ARRAY) {
-        const struct json_array *results = json_array(msg->result);
-        for (size_t i = 0; i < results->n && !error; i++) {
-            error = row_column(results->elems[i], "error");
-        }
-    }
-    if (error) {
-        char *s = json_to_string(error, 0);
-        VLOG_WARN_RL(&rl, "PSP: writing transmit SA status failed: %s", s);
-        free(s);
-    }
-}
-
-static void
-tx_run(void)
-{
-    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
-
-    jsonrpc_session_run(tx_session);
-    if (tx_seqno != jsonrpc_session_get_seqno(tx_session)) {
-        tx_seqno = jsonrpc_session_get_seqno(tx_session);
-        json_destroy(tx_ops);
-        tx_ops = NULL;
-        tx_monitoring = false;
-        if (jsonrpc_session_is_connected(tx_session)) {
-            tx_send_monitor();
-        }
-    }
-
-    for (int i = 0; i < 50; i++) {
-        struct jsonrpc_msg *msg = jsonrpc_session_recv(tx_session);
-        if (!msg) {
-            break;
-        }
-        if (msg->type == JSONRPC_NOTIFY && !strcmp(msg->method, "update")
-            && tx_monitoring && msg->params->type == JSON_ARRAY
-            && json_array(msg->params)->n == 2) {
-            tx_process(json_array(msg->params)->elems[1], false);
-        } else if (tx_monitor_id && msg->id
-                   && json_equal(msg->id, tx_monitor_id)) {
-            json_destroy(tx_monitor_id);
-            tx_monitor_id = NULL;
-            if (msg->type == JSONRPC_REPLY) {
-                tx_monitoring = true;
-                tx_process(msg->result, true);
-                next_stats = 0;
-            } else {
-                char *s = json_to_string(msg->error, 0);
-                VLOG_WARN_RL(&rl, "PSP: cannot monitor PSP_Tx_SA: %s", s);
-                free(s);
-            }
-        } else if (msg->type == JSONRPC_REPLY || msg->type == JSONRPC_ERROR) {
-            tx_check_reply(msg);
-        }
-        jsonrpc_msg_destroy(msg);
-    }
-
-    if (tx_monitoring && time_msec() >= next_stats) {
-        psp_dp_tx_sa_report(tx_report_stats, NULL);
-        next_stats = time_msec() + STATS_INTERVAL;
-    }
-    tx_flush();
-
-    /* Once what was sent for the bulk is gone too. */
-    if (tx_bulk >= TX_TRIM_BULK && !jsonrpc_session_get_backlog(tx_session)) {
-        tx_bulk = 0;
-#if HAVE_DECL_MALLOC_TRIM
-        malloc_trim(0);
-#endif
-    }
-}
-
 /* Overwrites, with '0' digits, the string 's' of the IDL's replica (or of
  * a transaction's write, once it has gone out). */
-static void
-wipe_replica_string(const char *s)
+void
+psp_ovsdb_wipe_replica_string(const char *s)
 {
     if (s) {
         memset(CONST_CAST(char *, s), '0', strlen(s));
@@ -1456,8 +449,8 @@ wipe_replica_string(const char *s)
  * keys when it takes them over, a receive SA's key only for its length.  So
  * that no copy of a key lingers in the IDL's memory (and in a core dump),
  * the replica's copies are overwritten once read and the ones written once
- * sent.  The lengths stay, which is all rx_apply() checks; a wiped value
- * only makes the IDL write the real one again if asked to. */
+ * sent.  The lengths stay, which is all psp-ovsdb-rx-sa.c checks; a wiped
+ * value only makes the IDL write the real one again if asked to. */
 static void
 wipe_replica_keys(void)
 {
@@ -1465,13 +458,10 @@ wipe_replica_keys(void)
 
     if (psp) {
         for (size_t i = 0; i < psp->n_master_keys; i++) {
-            wipe_replica_string(psp->value_master_keys[i]);
+            psp_ovsdb_wipe_replica_string(psp->value_master_keys[i]);
         }
     }
-    for (size_t i = 0; i < n_rx_touched; i++) {
-        wipe_replica_string(rx_touched[i]->sa_key);
-    }
-    n_rx_touched = 0;
+    psp_ovsdb_rx_sa_wipe_keys();
 }
 
 /* Main loop. */
@@ -1490,20 +480,16 @@ psp_ovsdb_is_active(void)
     return idl && ovsdb_idl_has_lock(lock_idl);
 }
 
-void
-psp_ovsdb_run(void)
+/* Ends the transaction in flight, if there is one and it is done: after a
+ * failure, the next run goes through every row again.  Returns false while
+ * it is still in flight. */
+static bool
+txn_finish(void)
 {
-    if (!psp_ovsdb_is_active()) {
-        return;
-    }
-
-    tx_run();
-
-    ovsdb_idl_run(idl);
     if (txn) {
         enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
         if (status == TXN_INCOMPLETE) {
-            return;
+            return false;
         }
         if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
@@ -1516,12 +502,27 @@ psp_ovsdb_run(void)
         ovsdb_idl_txn_destroy(txn);
         txn = NULL;
     }
-    if (!ovsdb_idl_has_ever_connected(idl) || !ovsdb_idl_is_connected(idl)) {
-        return;
-    }
+    return true;
+}
 
-    txn = ovsdb_idl_txn_create(idl);
+/* Whether the master keys must be published to 'psp', the PSP row (if
+ * any), which someone other than us wrote if 'keys_written': when they
+ * changed, SPIs were allocated (a restarted ovs-vswitchd must know them),
+ * or the database lost them. */
+static bool
+keys_need_publishing(const struct ovsrec_psp *psp, bool keys_written)
+{
+    return (!psp || psp->n_master_keys != 2 || keys_written
+            || published_keys_seq != psp_dp_keys_seq()
+            || published_spis_used != psp_dp_spis_used()
+            || published_appctl_seq != psp_dp_rx_unowned_seq());
+}
 
+/* Brings the PSP and PSP_Rx_SA tables and the datapath into line, in the
+ * new transaction 'txn'. */
+static void
+sync_tables(void)
+{
     bool all = resync || !keys_taken_over;
     if (!keys_taken_over) {
         take_over_keys();
@@ -1539,20 +540,34 @@ psp_ovsdb_run(void)
 
     psp = ovsrec_psp_first(idl);
     run_rotate_to(psp);
-    if (all || marked_keys_seq != psp_dp_keys_seq()) {
-        rx_mark_states();
-    }
-    rx_run(all);
+    psp_ovsdb_rx_sa_mark_states(idl, all);
+    psp_ovsdb_rx_sa_run(idl, all);
     ovsdb_idl_track_clear(idl);
 
-    /* Publish the keys when they changed, SPIs were allocated (a restarted
-     * ovs-vswitchd must know them), or the database lost them. */
-    if (!psp || psp->n_master_keys != 2 || keys_written
-        || published_keys_seq != psp_dp_keys_seq()
-        || published_spis_used != psp_dp_spis_used()
-        || published_appctl_seq != psp_dp_rx_unowned_seq()) {
+    if (keys_need_publishing(psp, keys_written)) {
         publish_keys();
     }
+}
+
+void
+psp_ovsdb_run(void)
+{
+    if (!psp_ovsdb_is_active()) {
+        return;
+    }
+
+    psp_ovsdb_tx_sa_run();
+
+    ovsdb_idl_run(idl);
+    if (!txn_finish()) {
+        return;
+    }
+    if (!ovsdb_idl_has_ever_connected(idl) || !ovsdb_idl_is_connected(idl)) {
+        return;
+    }
+
+    txn = ovsdb_idl_txn_create(idl);
+    sync_tables();
 
     enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
     wipe_replica_keys();
@@ -1574,11 +589,7 @@ psp_ovsdb_wait(void)
         if (txn) {
             ovsdb_idl_txn_wait(txn);
         }
-        jsonrpc_session_wait(tx_session);
-        jsonrpc_session_recv_wait(tx_session);
-        if (tx_monitoring) {
-            poll_timer_wait_until(next_stats);
-        }
+        psp_ovsdb_tx_sa_wait();
     }
 }
 
@@ -1594,23 +605,7 @@ psp_ovsdb_destroy(void)
         idl = NULL;
     }
 
-    if (tx_session) {
-        jsonrpc_session_close(tx_session);
-        tx_session = NULL;
-        json_destroy(tx_monitor_id);
-        tx_monitor_id = NULL;
-        json_destroy(tx_ops);
-        tx_ops = NULL;
-        tx_monitoring = false;
-    }
+    psp_ovsdb_tx_sa_close();
 
-    free(rx_touched);
-    rx_touched = NULL;
-    n_rx_touched = allocated_rx_touched = 0;
-
-    /* The datapath keeps its SAs until the process exits. */
-    struct applied_rx_sa *r;
-    HMAP_FOR_EACH_POP (r, node, &applied_rx) {
-        free(r);
-    }
+    psp_ovsdb_rx_sa_destroy();
 }

@@ -38,7 +38,11 @@
  * All of it runs only while the bridge's IDL holds ovs-vswitchd's database
  * lock ("ovs_vswitchd"): a second ovs-vswitchd started against the same
  * database leaves the PSP tables alone, as it leaves the bridges, until the
- * first one goes away. */
+ * first one goes away.
+ *
+ * psp-ovsdb.c holds the connections, the main loop and the PSP row,
+ * psp-ovsdb-rx-sa.c the PSP_Rx_SA rows and psp-ovsdb-tx-sa.c the PSP_Tx_SA
+ * monitor. */
 
 struct ovsdb_idl;
 
