@@ -22,6 +22,7 @@ AM_CPPFLAGS += -I $(srcdir)/psp/lib -I $(srcdir)/psp/ovs-psp
 # library, linked into libopenvswitch with the OVS side of ovs-psp.
 noinst_LTLIBRARIES += psp/lib/libpsp.la
 psp_lib_libpsp_la_SOURCES = \
+	psp/lib/psp-bytes.h \
 	psp/lib/psp.c \
 	psp/lib/psp.h
 psp_lib_libpsp_la_LIBADD = $(SSL_LIBS)

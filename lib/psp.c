@@ -35,6 +35,8 @@
 #include <intel-ipsec-mb.h>
 #endif
 
+#include "psp-bytes.h"
+
 static void psp_crypto_forget_uid(uint64_t uid, bool tx_key);
 
 /* Process-wide unique identifiers for keys and master key generations: the
@@ -340,41 +342,6 @@ psp_openssl_mem_is_secure(void)
     return ossl_mem_secure;
 }
 
-static inline void
-put_be32(uint8_t *p, uint32_t x)
-{
-    p[0] = x >> 24;
-    p[1] = x >> 16;
-    p[2] = x >> 8;
-    p[3] = x;
-}
-
-static inline uint32_t
-get_be32(const uint8_t *p)
-{
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-           | ((uint32_t) p[2] << 8) | p[3];
-}
-
-static inline void
-put_be64(uint8_t *p, uint64_t x)
-{
-    put_be32(p, x >> 32);
-    put_be32(p + 4, x);
-}
-
-static inline uint16_t
-get_be16(const uint8_t *p)
-{
-    return (p[0] << 8) | p[1];
-}
-
-static inline uint64_t
-get_be64(const uint8_t *p)
-{
-    return ((uint64_t) get_be32(p) << 32) | get_be32(p + 4);
-}
-
 /* Versions. */
 
 bool
@@ -569,10 +536,10 @@ psp_hdr_write(uint8_t *p, const struct psp_hdr_info *h)
     p[2] = h->crypt_off & 0x3f;
     p[3] = (h->s ? 0x80 : 0) | (h->d ? 0x40 : 0)
            | ((h->version & 0xf) << 2) | (h->has_vc ? 0x02 : 0) | 0x01;
-    put_be32(p + 4, h->spi);
-    put_be64(p + 8, h->iv);
+    psp_put_be32(p + 4, h->spi);
+    psp_put_be64(p + 8, h->iv);
     if (h->has_vc) {
-        put_be64(p + PSP_HDR_LEN, h->vc);
+        psp_put_be64(p + PSP_HDR_LEN, h->vc);
     }
 }
 
@@ -595,8 +562,8 @@ psp_hdr_parse(const uint8_t *p, size_t len, struct psp_hdr_info *h)
     h->d = (p[3] & 0x40) != 0;
     h->version = (p[3] >> 2) & 0xf;
     h->has_vc = (p[3] & 0x02) != 0;
-    h->spi = get_be32(p + 4);
-    h->iv = get_be64(p + 8);
+    h->spi = psp_get_be32(p + 4);
+    h->iv = psp_get_be64(p + 8);
 
     if (!(p[3] & 0x01)) {
         return PSP_E_FIXED_BIT;
@@ -624,7 +591,7 @@ psp_hdr_parse(const uint8_t *p, size_t len, struct psp_hdr_info *h)
     h->vc_readable = h->has_vc && (psp_version_is_gmac(h->version)
                                    || h->crypt_off >= PSP_VC_LEN / 4);
     if (h->vc_readable) {
-        h->vc = get_be64(p + PSP_HDR_LEN);
+        h->vc = psp_get_be64(p + PSP_HDR_LEN);
     }
     return PSP_OK;
 }
@@ -664,7 +631,7 @@ psp_visible_parse(const uint8_t *p, const struct psp_hdr_info *h,
         v->has_proto = true;
         v->proto = inner[9];
         size_t ihl = 4 * (size_t) (inner[0] & 15);
-        if ((get_be16(inner + 6) & 0x1fff) || clear < ihl) {
+        if ((psp_get_be16(inner + 6) & 0x1fff) || clear < ihl) {
             return;             /* A later fragment, or options hidden. */
         }
         l4 = inner + ihl;
@@ -686,8 +653,8 @@ psp_visible_parse(const uint8_t *p, const struct psp_hdr_info *h,
     }
     if (psp_proto_has_ports(v->proto) && l4_clear >= 4) {
         v->has_ports = true;
-        v->src_port = get_be16(l4);
-        v->dst_port = get_be16(l4 + 2);
+        v->src_port = psp_get_be16(l4);
+        v->dst_port = psp_get_be16(l4 + 2);
     }
 }
 
@@ -776,17 +743,6 @@ sip_round(uint64_t v[4])
     v[2] = rotl64(v[2], 32);
 }
 
-static inline uint64_t
-get_le64(const uint8_t *p)
-{
-    uint64_t x = 0;
-
-    for (int i = 7; i >= 0; i--) {
-        x = (x << 8) | p[i];
-    }
-    return x;
-}
-
 static uint64_t
 siphash24(const uint64_t k[2], const uint8_t *p, size_t len)
 {
@@ -799,7 +755,7 @@ siphash24(const uint64_t k[2], const uint8_t *p, size_t len)
     size_t i;
 
     for (i = 0; i + 8 <= len; i += 8) {
-        uint64_t m = get_le64(p + i);
+        uint64_t m = psp_get_le64(p + i);
 
         v[3] ^= m;
         sip_round(v);
@@ -864,7 +820,7 @@ psp_derive_key(const uint8_t master[PSP_MASTER_KEY_LEN], uint32_t spi,
     uint8_t label[4] = { 'P', 'v', '0' + version, 0 };
     uint8_t context[4];
     int no_separator = 0;
-    put_be32(context, spi);
+    psp_put_be32(context, spi);
 
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, "counter", 0),
@@ -1944,7 +1900,7 @@ psp_open__(struct psp_crypto *cc, const struct psp_cache_entry *e,
         return PSP_E_AUTH;
     }
     if (h->has_vc && !h->vc_readable) {
-        h->vc = get_be64(pkt + PSP_HDR_LEN);
+        h->vc = psp_get_be64(pkt + PSP_HDR_LEN);
         h->vc_readable = true;
     }
     return PSP_OK;
