@@ -31,10 +31,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-#ifdef PSP_WITH_IPSEC_MB
-#include <intel-ipsec-mb.h>
-#endif
-
+#include "psp-aead.h"
 #include "psp-bytes.h"
 
 static void psp_crypto_forget_uid(uint64_t uid, bool tx_key);
@@ -1316,15 +1313,11 @@ psp_mkeys_derive(const struct psp_mkeys *mk, uint32_t spi,
 }
 
 /* Per-thread crypto: AES-GCM keys already expanded, in a direct-mapped cache
- * tagged by key or by (generation, SPI, version).
- *
- * Two implementations of AES-GCM, chosen at build time: OpenSSL's EVP (the
- * default), whose cache entries are cipher contexts with the key loaded, or
- * Intel's intel-ipsec-mb (configure --with-ipsec-mb), whose entries are
- * expanded keys with their GHASH tables, in key memory, used through one
- * multi-buffer manager per thread.  Both go through the "psp_gcm_*"
- * functions below: begin (nonce and AAD), update (in place or not), end
- * (write or check the tag). */
+ * tagged by key or by (generation, SPI, version).  What an entry holds, and
+ * the AES-GCM itself, are the backend's (psp-aead.h), picked at build
+ * time. */
+
+static const struct psp_aead_ops *const aead = PSP_AEAD;
 
 /* An entry is its thread's, but for the wiping of a key that is gone
  * (psp_crypto_forget_uid()), which another thread does: it takes the entry
@@ -1339,13 +1332,7 @@ psp_mkeys_derive(const struct psp_mkeys *mk, uint32_t spi,
 struct psp_cache_entry {
     atomic_uint_least64_t tag_a; /* Key uid or generation uid; 0 = empty. */
     uint64_t tag_b;             /* 0 for a key; SPI and version for rx. */
-#ifdef PSP_WITH_IPSEC_MB
-    struct gcm_key_data *kd;    /* In key memory (psp_secure_zalloc()). */
-    bool aes256;
-#else
-    EVP_CIPHER_CTX *ctx;
-    const EVP_CIPHER *cipher;   /* The cipher 'ctx' was set up with. */
-#endif
+    struct psp_aead_key *key;   /* The backend's; null until first filled. */
 };
 
 struct psp_crypto {
@@ -1353,26 +1340,9 @@ struct psp_crypto {
     struct psp_crypto **prevp;
     struct psp_cache_entry *entries;
     uint32_t mask;
-#ifdef PSP_WITH_IPSEC_MB
-    IMB_MGR *mgr;
-#else
-    EVP_CIPHER *aes128gcm;
-    EVP_CIPHER *aes256gcm;
-#endif
+    struct psp_aead_thread *thread;     /* The backend's. */
     uint64_t hits;
     uint64_t misses;
-};
-
-/* One AES-GCM operation, from psp_gcm_begin() to psp_gcm_end(). */
-struct psp_gcm_op {
-#ifdef PSP_WITH_IPSEC_MB
-    IMB_MGR *mgr;
-    const struct psp_cache_entry *e;
-    struct gcm_context_data cd;
-#else
-    EVP_CIPHER_CTX *ctx;
-#endif
-    bool enc;
 };
 
 /* Every thread's cipher state, for psp_crypto_forget_uid(). */
@@ -1385,11 +1355,7 @@ static atomic_uint fail_loads;
 const char *
 psp_crypto_impl(void)
 {
-#ifdef PSP_WITH_IPSEC_MB
-    return "intel-ipsec-mb " IMB_VERSION_STR;
-#else
-    return OpenSSL_version(OPENSSL_VERSION);
-#endif
+    return aead->name();
 }
 
 struct psp_crypto *
@@ -1406,21 +1372,8 @@ psp_crypto_create(unsigned int cache_entries)
     }
     cc->entries = calloc(n, sizeof *cc->entries);
     cc->mask = n - 1;
-#ifdef PSP_WITH_IPSEC_MB
-    cc->mgr = alloc_mb_mgr(0);
-    if (cc->mgr) {
-        init_mb_mgr_auto(cc->mgr, NULL);
-        if (imb_get_errno(cc->mgr)) {
-            free_mb_mgr(cc->mgr);
-            cc->mgr = NULL;
-        }
-    }
-    if (!cc->entries || !cc->mgr) {
-#else
-    cc->aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
-    cc->aes256gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-    if (!cc->entries || !cc->aes128gcm || !cc->aes256gcm) {
-#endif
+    cc->thread = aead->thread_create();
+    if (!cc->entries || !cc->thread) {
         psp_crypto_destroy(cc);
         return NULL;
     }
@@ -1450,25 +1403,11 @@ psp_crypto_destroy(struct psp_crypto *cc)
         }
         if (cc->entries) {
             for (uint32_t i = 0; i <= cc->mask; i++) {
-#ifdef PSP_WITH_IPSEC_MB
-                if (cc->entries[i].kd) {
-                    psp_secure_free(cc->entries[i].kd,
-                                    sizeof *cc->entries[i].kd);
-                }
-#else
-                EVP_CIPHER_CTX_free(cc->entries[i].ctx);
-#endif
+                aead->key_free(cc->entries[i].key);
             }
             free(cc->entries);
         }
-#ifdef PSP_WITH_IPSEC_MB
-        if (cc->mgr) {
-            free_mb_mgr(cc->mgr);
-        }
-#else
-        EVP_CIPHER_free(cc->aes128gcm);
-        EVP_CIPHER_free(cc->aes256gcm);
-#endif
+        aead->thread_destroy(cc->thread);
         free(cc);
     }
 }
@@ -1499,18 +1438,9 @@ psp_crypto_test_fail_loads(unsigned int n)
 static void
 psp_cache_entry_wipe(struct psp_cache_entry *e)
 {
-#ifdef PSP_WITH_IPSEC_MB
-    if (e->kd) {
-        OPENSSL_cleanse(e->kd, sizeof *e->kd);
+    if (e->key) {
+        aead->key_wipe(e->key);
     }
-#else
-    if (e->ctx) {
-        /* Frees the cipher's state, key schedule and GHASH key, which
-         * OpenSSL wipes as it frees them. */
-        EVP_CIPHER_CTX_reset(e->ctx);
-    }
-    e->cipher = NULL;
-#endif
 }
 
 /* Wipes, in every thread's cache, the keys of a key (if 'tx_key') or of a
@@ -1584,39 +1514,9 @@ psp_cache_fill(struct psp_crypto *cc, struct psp_cache_entry *e,
                                                  n_fail - 1)) {
         return NULL;
     }
-#ifdef PSP_WITH_IPSEC_MB
-    if (!e->kd) {
-        e->kd = psp_secure_zalloc(sizeof *e->kd);
-        if (!e->kd) {
-            return NULL;
-        }
-    }
-    e->aes256 = len == 32;
-    if (e->aes256) {
-        IMB_AES256_GCM_PRE(cc->mgr, key, e->kd);
-    } else {
-        IMB_AES128_GCM_PRE(cc->mgr, key, e->kd);
-    }
-    if (imb_get_errno(cc->mgr)) {
+    if (!aead->key_expand(cc->thread, &e->key, key, len)) {
         return NULL;
     }
-#else
-    const EVP_CIPHER *cipher = len == 32 ? cc->aes256gcm : cc->aes128gcm;
-
-    if (!e->ctx) {
-        e->ctx = EVP_CIPHER_CTX_new();
-        if (!e->ctx) {
-            return NULL;
-        }
-        e->cipher = NULL;
-    }
-    if (!EVP_CipherInit_ex(e->ctx, e->cipher == cipher ? NULL : cipher,
-                           NULL, key, NULL, 1)) {
-        e->cipher = NULL;
-        return NULL;
-    }
-    e->cipher = cipher;
-#endif
     e->tag_b = b;
     atomic_store_explicit(&e->tag_a, a, memory_order_release);
     return e;
@@ -1632,151 +1532,6 @@ psp_key_entry(struct psp_crypto *cc, const struct psp_key *key)
                                       key->len);
 }
 
-/* Starts sealing ('enc') or opening with the key in 'e': the 12-byte nonce
- * (the SPI and IV as on the wire) and the 'aad_len' bytes of AAD. */
-static bool
-psp_gcm_begin(struct psp_crypto *cc, const struct psp_cache_entry *e,
-              struct psp_gcm_op *op, bool enc, const uint8_t *nonce,
-              const uint8_t *aad, size_t aad_len)
-{
-    op->enc = enc;
-#ifdef PSP_WITH_IPSEC_MB
-    op->mgr = cc->mgr;
-    op->e = e;
-    if (e->aes256) {
-        IMB_AES256_GCM_INIT(cc->mgr, e->kd, &op->cd, nonce, aad, aad_len);
-    } else {
-        IMB_AES128_GCM_INIT(cc->mgr, e->kd, &op->cd, nonce, aad, aad_len);
-    }
-    return true;
-#else
-    int outl;
-
-    (void) cc;
-    op->ctx = e->ctx;
-    return (EVP_CipherInit_ex(op->ctx, NULL, NULL, NULL, nonce, enc)
-            && EVP_CipherUpdate(op->ctx, NULL, &outl, aad, aad_len));
-#endif
-}
-
-/* Encrypts or decrypts 'len' bytes from 'src' to 'dst' (which may be the
- * same). */
-static bool
-psp_gcm_update(struct psp_gcm_op *op, uint8_t *dst, const uint8_t *src,
-               size_t len)
-{
-    if (!len) {
-        return true;
-    }
-#ifdef PSP_WITH_IPSEC_MB
-    const struct gcm_key_data *kd = op->e->kd;
-    struct gcm_context_data *cd = &op->cd;
-
-    if (op->e->aes256) {
-        if (op->enc) {
-            IMB_AES256_GCM_ENC_UPDATE(op->mgr, kd, cd, dst, src, len);
-        } else {
-            IMB_AES256_GCM_DEC_UPDATE(op->mgr, kd, cd, dst, src, len);
-        }
-    } else {
-        if (op->enc) {
-            IMB_AES128_GCM_ENC_UPDATE(op->mgr, kd, cd, dst, src, len);
-        } else {
-            IMB_AES128_GCM_DEC_UPDATE(op->mgr, kd, cd, dst, src, len);
-        }
-    }
-    return true;
-#else
-    int outl;
-
-    return EVP_CipherUpdate(op->ctx, dst, &outl, src, len) > 0;
-#endif
-}
-
-/* Ends the operation: sealing writes the ICV to 'icv', opening checks the
- * ICV at 'icv' and returns false if it does not match. */
-static bool
-psp_gcm_end(struct psp_gcm_op *op, uint8_t *icv)
-{
-#ifdef PSP_WITH_IPSEC_MB
-    const struct gcm_key_data *kd = op->e->kd;
-    uint8_t tag[PSP_ICV_LEN];
-
-    if (op->e->aes256) {
-        if (op->enc) {
-            IMB_AES256_GCM_ENC_FINALIZE(op->mgr, kd, &op->cd, icv,
-                                        PSP_ICV_LEN);
-        } else {
-            IMB_AES256_GCM_DEC_FINALIZE(op->mgr, kd, &op->cd, tag,
-                                        PSP_ICV_LEN);
-        }
-    } else {
-        if (op->enc) {
-            IMB_AES128_GCM_ENC_FINALIZE(op->mgr, kd, &op->cd, icv,
-                                        PSP_ICV_LEN);
-        } else {
-            IMB_AES128_GCM_DEC_FINALIZE(op->mgr, kd, &op->cd, tag,
-                                        PSP_ICV_LEN);
-        }
-    }
-    return op->enc || !CRYPTO_memcmp(tag, icv, PSP_ICV_LEN);
-#else
-    int outl;
-
-    if (op->enc) {
-        return (EVP_CipherFinal_ex(op->ctx, icv, &outl) > 0
-                && EVP_CIPHER_CTX_ctrl(op->ctx, EVP_CTRL_AEAD_GET_TAG,
-                                       PSP_ICV_LEN, icv) > 0);
-    }
-    return (EVP_CIPHER_CTX_ctrl(op->ctx, EVP_CTRL_AEAD_SET_TAG, PSP_ICV_LEN,
-                                icv) > 0
-            && EVP_CipherFinal_ex(op->ctx, icv, &outl) > 0);
-#endif
-}
-
-/* Seals ('enc') or opens in one call: 'len' bytes from 'src' to 'dst' (which
- * may be the same), with the nonce and the 'aad_len' bytes of AAD at 'aad',
- * writing the ICV to 'icv' or checking it there.  The same as begin, update
- * and end, but intel-ipsec-mb's one-call functions keep the GCM state in
- * registers, which saves tens of ns on a packet. */
-static bool
-psp_gcm_oneshot(struct psp_crypto *cc, const struct psp_cache_entry *e,
-                bool enc, const uint8_t *nonce, const uint8_t *aad,
-                size_t aad_len, uint8_t *dst, const uint8_t *src, size_t len,
-                uint8_t *icv)
-{
-#ifdef PSP_WITH_IPSEC_MB
-    struct gcm_context_data cd;
-    uint8_t tag[PSP_ICV_LEN];
-    uint8_t *out_tag = enc ? icv : tag;
-
-    if (e->aes256) {
-        if (enc) {
-            IMB_AES256_GCM_ENC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
-                               aad, aad_len, out_tag, PSP_ICV_LEN);
-        } else {
-            IMB_AES256_GCM_DEC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
-                               aad, aad_len, out_tag, PSP_ICV_LEN);
-        }
-    } else {
-        if (enc) {
-            IMB_AES128_GCM_ENC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
-                               aad, aad_len, out_tag, PSP_ICV_LEN);
-        } else {
-            IMB_AES128_GCM_DEC(cc->mgr, e->kd, &cd, dst, src, len, nonce,
-                               aad, aad_len, out_tag, PSP_ICV_LEN);
-        }
-    }
-    return enc || !CRYPTO_memcmp(tag, icv, PSP_ICV_LEN);
-#else
-    struct psp_gcm_op op;
-
-    return (psp_gcm_begin(cc, e, &op, enc, nonce, aad, aad_len)
-            && psp_gcm_update(&op, dst, src, len)
-            && psp_gcm_end(&op, icv));
-#endif
-}
-
 /* Verifies and decrypts, in place, a PSP packet of 'len' bytes (without ICV)
  * at 'pkt' whose first 'aad_len' bytes are authenticated only, against the
  * ICV at 'icv'.  The nonce is the SPI and IV as on the wire. */
@@ -1784,8 +1539,8 @@ static bool
 psp_gcm_open(struct psp_crypto *cc, const struct psp_cache_entry *e,
              uint8_t *pkt, size_t len, size_t aad_len, uint8_t *icv)
 {
-    return psp_gcm_oneshot(cc, e, false, pkt + 4, pkt, aad_len,
-                           pkt + aad_len, pkt + aad_len, len - aad_len, icv);
+    return aead->crypt(cc->thread, e->key, false, pkt + 4, pkt, aad_len,
+                       pkt + aad_len, pkt + aad_len, len - aad_len, icv);
 }
 
 /* Length of the authenticated-only prefix of a PSP packet of 'len' bytes
@@ -1849,20 +1604,19 @@ psp_seal_from(struct psp_crypto *cc, const struct psp_key *key,
         size_t skip = aad_len > hdr_len ? aad_len - hdr_len : 0;
         const uint8_t *src = dst == payload ? pkt + aad_len : payload + skip;
 
-        return (psp_gcm_oneshot(cc, e, true, pkt + 4, pkt, aad_len,
-                                pkt + aad_len, src, len - aad_len, pkt + len)
+        return (aead->crypt(cc->thread, e->key, true, pkt + 4, pkt, aad_len,
+                            pkt + aad_len, src, len - aad_len, pkt + len)
                 ? PSP_OK : PSP_E_CRYPTO);
     }
 
-    struct psp_gcm_op op;
-    if (!psp_gcm_begin(cc, e, &op, true, pkt + 4, pkt, aad_len)
+    if (!aead->begin(cc->thread, e->key, true, pkt + 4, pkt, aad_len)
         || (aad_len < hdr_len
-            && !psp_gcm_update(&op, pkt + aad_len, pkt + aad_len,
-                               hdr_len - aad_len))
+            && !aead->update(cc->thread, pkt + aad_len, pkt + aad_len,
+                             hdr_len - aad_len))
         || (payload_len > clear
-            && !psp_gcm_update(&op, dst + clear, payload + clear,
-                               payload_len - clear))
-        || !psp_gcm_end(&op, pkt + len)) {
+            && !aead->update(cc->thread, dst + clear, payload + clear,
+                             payload_len - clear))
+        || !aead->end(cc->thread, pkt + len)) {
         return PSP_E_CRYPTO;
     }
     return PSP_OK;
