@@ -25,7 +25,14 @@ psp_lib_libpsp_la_SOURCES = \
 	psp/lib/psp-aead-openssl.c \
 	psp/lib/psp-aead.h \
 	psp/lib/psp-bytes.h \
-	psp/lib/psp.c \
+	psp/lib/psp-crypto.c \
+	psp/lib/psp-hdr.c \
+	psp/lib/psp-iv-gen.c \
+	psp/lib/psp-key.c \
+	psp/lib/psp-mkeys.c \
+	psp/lib/psp-private.h \
+	psp/lib/psp-secure.c \
+	psp/lib/psp-stats.c \
 	psp/lib/psp.h
 psp_lib_libpsp_la_LIBADD = $(SSL_LIBS) $(PSP_AEAD_IPSEC_MB_LO)
 
