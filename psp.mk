@@ -22,9 +22,25 @@ AM_CPPFLAGS += -I $(srcdir)/psp/lib -I $(srcdir)/psp/ovs-psp
 # library, linked into libopenvswitch with the OVS side of ovs-psp.
 noinst_LTLIBRARIES += psp/lib/libpsp.la
 psp_lib_libpsp_la_SOURCES = \
-	psp/lib/psp.c \
+	psp/lib/psp-aead-openssl.c \
+	psp/lib/psp-aead.h \
+	psp/lib/psp-bytes.h \
+	psp/lib/psp-crypto.c \
+	psp/lib/psp-hdr.c \
+	psp/lib/psp-iv-gen.c \
+	psp/lib/psp-key.c \
+	psp/lib/psp-mkeys.c \
+	psp/lib/psp-private.h \
+	psp/lib/psp-secure.c \
+	psp/lib/psp-stats.c \
 	psp/lib/psp.h
-psp_lib_libpsp_la_LIBADD = $(SSL_LIBS)
+psp_lib_libpsp_la_LIBADD = $(SSL_LIBS) $(PSP_AEAD_IPSEC_MB_LO)
+
+# The intel-ipsec-mb backend, compiled only with configure --with-ipsec-mb,
+# which puts -DPSP_WITH_IPSEC_MB in Open vSwitch's CPPFLAGS.
+EXTRA_psp_lib_libpsp_la_SOURCES = psp/lib/psp-aead-ipsec-mb.c
+PSP_AEAD_IPSEC_MB_LO = $(if $(findstring PSP_WITH_IPSEC_MB,$(CPPFLAGS)),\
+	psp/lib/psp-aead-ipsec-mb.lo)
 
 # The OVS side: the PSP datapath (SA tables, push and pop), the "psp" tunnel
 # port and its ovs-appctl commands.

@@ -43,6 +43,7 @@
 #include "packets.h"
 #include "util.h"
 
+#include "psp-bytes.h"
 #include "psp.h"
 
 #define EXIT_DROPPED 1
@@ -461,27 +462,20 @@ parse_frame(const uint8_t *data, size_t len, struct frame *f)
     return ENC_OK;
 }
 
-static void
-put_be16(uint8_t *p, uint16_t x)
-{
-    p[0] = x >> 8;
-    p[1] = x;
-}
-
 /* Fixes the length and protocol of the IP header at 'ip' for an IP packet of
  * 'ip_len' bytes in all, and its checksum. */
 static void
 set_ip_len_proto(uint8_t *ip, bool ipv6, size_t ip_len, uint8_t proto)
 {
     if (ipv6) {
-        put_be16(ip + 4, ip_len - IPV6_HEADER_LEN);
+        psp_put_be16(ip + 4, ip_len - IPV6_HEADER_LEN);
         ip[6] = proto;
     } else {
         ovs_be16 sum;
 
-        put_be16(ip + 2, ip_len);
+        psp_put_be16(ip + 2, ip_len);
         ip[9] = proto;
-        put_be16(ip + 10, 0);
+        psp_put_be16(ip + 10, 0);
         sum = csum(ip, IP_IHL(ip[0]) * 4);
         memcpy(ip + 10, &sum, sizeof sum);
     }
@@ -592,7 +586,7 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
         oip[0] = IP_IHL_VER(5, IP_VERSION);
         oip[1] = ip[1];                         /* TOS. */
         memcpy(oip + 4, ip + 4, 2);             /* Identification. */
-        put_be16(oip + 6, IP_DONT_FRAGMENT);
+        psp_put_be16(oip + 6, IP_DONT_FRAGMENT);
         oip[8] = 64;                            /* TTL. */
         memcpy(oip + 12, ip + 12, 8);           /* Addresses. */
     }
@@ -600,10 +594,10 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
 
     /* UDP, with checksum 0 as PSP prescribes. */
     uint8_t *udp = oip + outer_hlen;
-    put_be16(udp, entropy_port(ip, &f, e->entropy_basis));
-    put_be16(udp + 2, PSP_DEFAULT_UDP_PORT);
-    put_be16(udp + 4, udp_len);
-    put_be16(udp + 6, 0);
+    psp_put_be16(udp, entropy_port(ip, &f, e->entropy_basis));
+    psp_put_be16(udp + 2, PSP_DEFAULT_UDP_PORT);
+    psp_put_be16(udp + 4, udp_len);
+    psp_put_be16(udp + 6, 0);
 
     /* PSP header, payload, ICV. */
     uint8_t *psp = udp + UDP_HEADER_LEN;
@@ -693,7 +687,7 @@ decrypt_frame(struct psp_crypto *cc, const struct psp_mkeys *mk,
                         || IP_IHL(payload[0]) * 4 > inner_len))) {
             return PSP_E_INNER;
         }
-        put_be16(out + f.l3 - 2, v6 ? ETH_TYPE_IPV6 : ETH_TYPE_IP);
+        psp_put_be16(out + f.l3 - 2, v6 ? ETH_TYPE_IPV6 : ETH_TYPE_IP);
         memmove(out + f.l3, payload, plen);
         *out_len = f.l3 + plen;
     } else {
