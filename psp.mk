@@ -49,7 +49,6 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/netdev-psp.h \
 	psp/ovs-psp/psp-actions.c \
 	psp/ovs-psp/psp-actions.h \
-	psp/ovs-psp/psp-dp.h \
 	psp/ovs-psp/psp-ovsdb.c \
 	psp/ovs-psp/psp-ovsdb.h \
 	psp/ovs-psp/psp-ovsdb-rx-sa.c \

@@ -30,25 +30,12 @@
 #include "dp-packet.h"
 #include "netdev-native-tnl.h"
 #include "packets.h"
+#include "psp-bytes.h"
 #include "psp-packet.h"
 #include "psp-sa-private.h"
 #include "util.h"
 
 /* Header templates. */
-
-static void
-put_be32(uint8_t *p, uint32_t x)
-{
-    ovs_be32 y = htonl(x);
-    memcpy(p, &y, sizeof y);
-}
-
-static void
-put_be64(uint8_t *p, uint64_t x)
-{
-    ovs_be64 y = htonll(x);
-    memcpy(p, &y, sizeof y);
-}
 
 size_t
 psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
@@ -64,7 +51,7 @@ psp_dp_build_header(uint8_t *hdr, const struct psp_port_cfg *cfg,
     psp_hdr_write(hdr, &h);
     /* The template's SPI field, replaced by the SA's SPI at packet time,
      * carries the egress MTU. */
-    put_be32(hdr + 4, cfg->mtu);
+    psp_put_be32(hdr + 4, cfg->mtu);
     if (cfg->has_version) {
         hdr[3] = (hdr[3] & ~0x3c) | (cfg->version << 2);
     } else {
@@ -207,7 +194,7 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
             memset(psp + hdr_len, 0, inner_len);
             return PSP_E_TX_INNER;
         }
-        put_be64(psp + PSP_HDR_LEN, sa->vc);
+        psp_put_be64(psp + PSP_HDR_LEN, sa->vc);
     }
     uint64_t iv;
     enum psp_error error = psp_tx_sa_take_iv(sa, &iv);
@@ -216,8 +203,8 @@ psp_dp_push__(struct psp_dp_thread *t, struct dp_packet *packet,
         memset(psp + hdr_len, 0, inner_len);
         return error;
     }
-    put_be32(psp + 4, sa->spi);
-    put_be64(psp + 8, iv);
+    psp_put_be32(psp + 4, sa->spi);
+    psp_put_be64(psp + 8, iv);
     error = psp_seal(t->cc, &sa->key, psp, hdr_len + inner_len);
     if (error) {
         /* Nothing of the inner packet may leave in clear. */
