@@ -26,7 +26,7 @@
 char *psp_vsctl_redacted_args(char **argv);
 
 /* Keeps the values of the PSP key columns out of this process's debug log
- * of JSON-RPC messages (jsonrpc_log_redact(), vswitchd-patches/0020):
+ * of JSON-RPC messages (jsonrpc_log_redact(), vswitchd-patches/0019):
  * ovs-vswitchd and ovs-vsctl call it before they connect to the
  * database.  (psp_vsctl_redacted_args() calls it.) */
 void psp_log_redact_keys(void);
