@@ -107,6 +107,9 @@ psp_dp_parse_hex(const char *hex, uint8_t *out, size_t n)
 void
 psp_dp_put_hex(struct ds *s, const uint8_t *p, size_t n)
 {
+    /* 's' holds key material from now on: the buffers it leaves behind as
+     * it grows are wiped (vswitchd-patches/0012). */
+    ds_set_secret(s);
     for (size_t i = 0; i < n; i++) {
         ds_put_format(s, "%02"PRIx8, p[i]);
     }

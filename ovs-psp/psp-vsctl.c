@@ -18,61 +18,23 @@
 
 #include "psp-vsctl.h"
 
-#include <string.h>
-
-#include "jsonrpc.h"
-#include "process.h"
-#include "svec.h"
+#include "ovsdb-secret.h"
 #include "util.h"
 
-/* The columns that hold key material (ovsdb-schema/psp.ovsschema). */
-static const char *const secret_columns[] = { "sa_key", "master_keys" };
-
-/* If 'arg' sets a secret column ("sa_key=...", "master_keys:0=...",
- * "master_keys={...}"), returns the offset of its value, else 0. */
-static size_t
-secret_value_offset(const char *arg)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(secret_columns); i++) {
-        const char *col = strstr(arg, secret_columns[i]);
-
-        if (col) {
-            const char *eq = strchr(col, '=');
-            if (eq) {
-                return eq + 1 - arg;
-            }
-        }
-    }
-    return 0;
-}
+static const struct {
+    const char *table;
+    const char *column;
+} secret_columns[] = {
+    { "PSP", "master_keys" },
+    { "PSP_Rx_SA", "sa_key" },
+    { "PSP_Tx_SA", "sa_key" },
+};
 
 void
 psp_log_redact_keys(void)
 {
     for (size_t i = 0; i < ARRAY_SIZE(secret_columns); i++) {
-        jsonrpc_log_redact(secret_columns[i]);
+        ovsdb_secret_column_register(secret_columns[i].table,
+                                     secret_columns[i].column);
     }
-}
-
-char *
-psp_vsctl_redacted_args(char **argv)
-{
-    struct svec args = SVEC_EMPTY_INITIALIZER;
-
-    psp_log_redact_keys();
-
-    for (char **p = argv; *p; p++) {
-        size_t ofs = secret_value_offset(*p);
-
-        if (ofs) {
-            svec_add_nocopy(&args, xasprintf("%.*s<redacted>", (int) ofs,
-                                             *p));
-        } else {
-            svec_add(&args, *p);
-        }
-    }
-    svec_terminate(&args);
-    char *s = process_escape_args(args.names);
-    svec_destroy(&args);
-    return s;
 }

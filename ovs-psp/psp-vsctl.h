@@ -17,18 +17,22 @@
 #ifndef PSP_VSCTL_H
 #define PSP_VSCTL_H 1
 
-/* ovs-vsctl records its command line in the log and, as the transaction's
- * comment, in the database file, which keeps it for good.  A command that
- * sets a PSP key (columns "sa_key" and "master_keys") must not leave the key
- * there.  Returns the command line 'argv' escaped as process_escape_args()
- * does, with the value of every such column replaced by "<redacted>".  The
- * caller frees it. */
-char *psp_vsctl_redacted_args(char **argv);
-
-/* Keeps the values of the PSP key columns out of this process's debug log
- * of JSON-RPC messages (jsonrpc_log_redact(), vswitchd-patches/0020):
- * ovs-vswitchd and ovs-vsctl call it before they connect to the
- * database.  (psp_vsctl_redacted_args() calls it.) */
+/* The PSP columns that hold key material (ovsdb-schema/psp.ovsschema):
+ * "master_keys" of table PSP and "sa_key" of PSP_Rx_SA and PSP_Tx_SA.  This
+ * is the one list of them.  psp_log_redact_keys() registers each as a
+ * secret column (lib/ovsdb-secret.h, vswitchd-patches/0010), and so the
+ * values of these columns are:
+ *
+ *   - left out of the command line that ovs-vsctl logs and records, as the
+ *     transaction's comment, in the database file (0010);
+ *
+ *   - wiped from the memory that the process's JSON-RPC connections leave
+ *     behind (0012);
+ *
+ *   - shown as "<redacted>" in the debug log of JSON-RPC messages (0019).
+ *
+ * ovs-vswitchd and ovs-vsctl call it before they connect to the database.
+ * Calling it again does nothing more. */
 void psp_log_redact_keys(void);
 
 #endif /* psp-vsctl.h */
