@@ -88,6 +88,10 @@ utilities_ovs_psp_agent_SOURCES = psp/utilities/ovs-psp-agent.c
 utilities_ovs_psp_agent_LDADD = lib/libopenvswitch.la
 man_MANS += psp/utilities/ovs-psp-agent.8
 
+# The psp/... ovs-appctl commands, a section of ovs-vswitchd(8)
+# (vswitchd-patches/0003 includes it).
+MAN_FRAGMENTS += psp/ovs-psp/psp-unixctl.man
+
 # Unit tests, run through ovstest from psp/tests/*.at.
 tests_ovstest_SOURCES += \
 	psp/tests/test-psp.c \

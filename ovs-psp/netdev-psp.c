@@ -358,7 +358,7 @@ netdev_psp_format_header(struct ds *ds, const uint8_t *psp, size_t len)
         ds_put_format(ds, ",flags=0x%02x",
                       psp[3] & (PSP_DP_HDR_S | PSP_DP_HDR_D));
     }
-    ds_put_format(ds, ",key=0x%"PRIx64, psp_dp_header_assoc(psp));
+    ds_put_format(ds, ",assoc=0x%"PRIx64, psp_dp_header_assoc(psp));
 
     ovs_be32 mtu;
     memcpy(&mtu, psp + 4, sizeof mtu);
@@ -403,7 +403,7 @@ netdev_psp_parse_header(const char *s, uint8_t *psp, size_t *lenp)
         }
         cfg.sd_bits = x;
     }
-    if (!ovs_scan_len(s, &n, ",key=0x%"SCNx64, &assoc)) {
+    if (!ovs_scan_len(s, &n, ",assoc=0x%"SCNx64, &assoc)) {
         return -1;
     }
     if (ovs_scan_len(s, &n, ",mtu=%u", &x)) {

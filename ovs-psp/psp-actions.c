@@ -118,7 +118,7 @@ psp_odp_action_format(struct ds *s, const struct nlattr *a)
     if (nl_attr_type(a) == OVS_ACTION_ATTR_PSP_ENCRYPT) {
         const struct psp_dp_encrypt_action *e = nl_attr_get(a);
 
-        ds_put_format(s, "psp_encrypt(key=%"PRIu64,
+        ds_put_format(s, "psp_encrypt(assoc=%"PRIu64,
                       get_32aligned_u64(&e->assoc));
         if (e->crypt_off >= 0) {
             ds_put_format(s, ",crypt_off=%"PRId32, e->crypt_off);
@@ -132,7 +132,7 @@ psp_odp_action_format(struct ds *s, const struct nlattr *a)
 
         ds_put_cstr(s, "psp_decrypt");
         if (d->flags & PSP_DP_DECRYPT_ASSOC) {
-            ds_put_format(s, "(key=%"PRIu64")",
+            ds_put_format(s, "(assoc=%"PRIu64")",
                           get_32aligned_u64(&d->assoc));
         }
     }
@@ -146,7 +146,7 @@ psp_odp_action_parse(const char *s, struct ofpbuf *actions)
     uint64_t assoc;
     int n = 0;
 
-    if (ovs_scan(s, "psp_encrypt(key=%"SCNu64"%n", &assoc, &n)) {
+    if (ovs_scan(s, "psp_encrypt(assoc=%"SCNu64"%n", &assoc, &n)) {
         struct psp_dp_encrypt_action e = { .crypt_off = -1 };
         int off, len;
 
@@ -183,7 +183,7 @@ psp_odp_action_parse(const char *s, struct ofpbuf *actions)
         if (s[n] == '(') {
             int len = 0;
 
-            if (!ovs_scan(s + n, "(key=%"SCNu64")%n", &assoc, &len)) {
+            if (!ovs_scan(s + n, "(assoc=%"SCNu64")%n", &assoc, &len)) {
                 return -EINVAL;
             }
             put_32aligned_u64(&d.assoc, assoc);
@@ -207,9 +207,14 @@ psp_ofpact_parse(char *arg, struct ofpact_psp *psp)
     while (ofputil_parse_key_value(&arg, &key, &value)) {
         char *error = NULL;
 
-        if (!strcmp(key, "key")) {
+        if (!strcmp(key, "assoc")) {
             error = str_to_u64(value, &psp->assoc);
             psp->has_assoc = true;
+        } else if (!strcmp(key, "key")) {
+            /* "key" was this argument's name before it was "assoc": say
+             * so, rather than take a word that means a secret. */
+            error = xasprintf("%s: the association is assoc=N, not key=N",
+                              encrypt ? "psp_encrypt" : "psp_decrypt");
         } else if (encrypt && !strcmp(key, "crypt_off")) {
             uint8_t off;
 
@@ -230,7 +235,7 @@ psp_ofpact_parse(char *arg, struct ofpact_psp *psp)
                 error = xstrdup("table=255 is not a table");
             }
         } else {
-            error = xasprintf("invalid key '%s' in %s", key,
+            error = xasprintf("invalid argument '%s' in %s", key,
                               encrypt ? "psp_encrypt" : "psp_decrypt");
         }
         if (error) {
@@ -238,7 +243,7 @@ psp_ofpact_parse(char *arg, struct ofpact_psp *psp)
         }
     }
     if (encrypt && !psp->has_assoc) {
-        return xstrdup("psp_encrypt needs key=ASSOCIATION");
+        return xstrdup("psp_encrypt needs assoc=ASSOCIATION");
     }
     return NULL;
 }
@@ -251,7 +256,7 @@ psp_ofpact_format(const struct ofpact_psp *psp, struct ds *s)
 
     ds_put_cstr(s, encrypt ? "psp_encrypt" : "psp_decrypt");
     if (psp->has_assoc) {
-        ds_put_format(s, "(key=%"PRIu64, psp->assoc);
+        ds_put_format(s, "(assoc=%"PRIu64, psp->assoc);
         first = false;
     }
     if (psp->crypt_off >= 0) {

@@ -21,8 +21,8 @@
  *
  * In OpenFlow (lib/ofp-actions.c, vswitchd-patches/0017):
  *
- *   psp_encrypt(key=ASSOC[,crypt_off=N][,mtu=N])
- *   psp_decrypt[(key=ASSOC][,table=N])]
+ *   psp_encrypt(assoc=ASSOC[,crypt_off=N][,mtu=N])
+ *   psp_decrypt[(assoc=ASSOC][,table=N])]
  *
  * and in the userspace datapath (OVS_ACTION_ATTR_PSP_ENCRYPT and
  * OVS_ACTION_ATTR_PSP_DECRYPT, vswitchd-patches/0016), with the same

@@ -225,10 +225,10 @@ tx_sa_log_key_in_use(const struct in6_addr *remote, uint64_t assoc,
 
         ds_put_cstr(&s, "refused the transmit SA to ");
         psp_dp_format_addr(&s, remote);
-        ds_put_format(&s, " for key %"PRIu64": its key is the key of the SA "
+        ds_put_format(&s, " for assoc %"PRIu64": its key is the key of the SA "
                       "to ", assoc);
         psp_dp_format_addr(&s, &holder->remote);
-        ds_put_format(&s, " for key %"PRIu64" (spi 0x%08"PRIx32"), and two "
+        ds_put_format(&s, " for assoc %"PRIu64" (spi 0x%08"PRIx32"), and two "
                       "SAs under one key would repeat GCM nonces",
                       holder->assoc, holder->spi);
         VLOG_WARN("%s", ds_cstr(&s));

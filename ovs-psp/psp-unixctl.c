@@ -163,7 +163,7 @@ format_tx_sa(const struct in6_addr *remote, uint64_t assoc,
 
     ds_put_cstr(&line, "  remote=");
     psp_dp_format_addr(&line, remote);
-    ds_put_format(&line, " key=%"PRIu64" spi=0x%08"PRIx32" version=%d "
+    ds_put_format(&line, " assoc=%"PRIu64" spi=0x%08"PRIx32" version=%d "
                   "(%s) tx_packets=%"PRIu64" tx_bytes=%"PRIu64,
                   assoc, info->spi, info->version,
                   psp_version_name(info->version), packets, bytes);
@@ -188,7 +188,7 @@ format_rx_binding(uint32_t spi, const struct in6_addr *peer, uint64_t assoc,
 
     ds_put_format(&line, "  spi=0x%08"PRIx32" peer=", spi);
     psp_dp_format_addr(&line, peer);
-    ds_put_format(&line, " key=%"PRIu64" version=%d state=%s", assoc,
+    ds_put_format(&line, " assoc=%"PRIu64" version=%d state=%s", assoc,
                   version, psp_spi_state_name(psp_dp_rx_spi_state(spi)));
     svec_add_nocopy(lines, ds_steal_cstr(&line));
 }
@@ -220,7 +220,7 @@ psp_dp_format(struct ds *s, bool brief)
     svec_destroy(&lines);
 }
 
-/* psp/alloc-spi PEER KEY [VERSION] */
+/* psp/alloc-spi PEER ASSOC [VERSION] */
 static void
 psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
                       const char *argv[], void *aux OVS_UNUSED)
@@ -237,7 +237,7 @@ psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
         return;
     }
     if (!parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
-        unixctl_command_reply_error(conn, "KEY must be a 64-bit number");
+        unixctl_command_reply_error(conn, "ASSOC must be a 64-bit number");
         return;
     }
     if (argc > 3 && !parse_version(argv[3], &version)) {
@@ -264,7 +264,7 @@ psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
     psp_dp_ds_wipe(&s);
 }
 
-/* psp/add-sa REMOTE KEY SPI VERSION HEXKEY */
+/* psp/add-sa REMOTE ASSOC SPI VERSION HEXKEY */
 static void
 psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
                    const char *argv[], void *aux OVS_UNUSED)
@@ -280,7 +280,7 @@ psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
         return;
     }
     if (!parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
-        unixctl_command_reply_error(conn, "KEY must be a 64-bit number");
+        unixctl_command_reply_error(conn, "ASSOC must be a 64-bit number");
         return;
     }
     if (!parse_u64(argv[3], 16, UINT32_MAX, &spi)
@@ -322,7 +322,7 @@ psp_unixctl_add_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
     }
 }
 
-/* psp/del-sa REMOTE KEY */
+/* psp/del-sa REMOTE ASSOC */
 static void
 psp_unixctl_del_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
                    const char *argv[], void *aux OVS_UNUSED)
@@ -332,7 +332,7 @@ psp_unixctl_del_sa(struct unixctl_conn *conn, int argc OVS_UNUSED,
 
     if (!psp_dp_parse_addr(argv[1], false, &remote)
         || !parse_u64(argv[2], 0, UINT64_MAX, &assoc)) {
-        unixctl_command_reply_error(conn, "usage: psp/del-sa REMOTE KEY");
+        unixctl_command_reply_error(conn, "usage: psp/del-sa REMOTE ASSOC");
     } else if (!psp_dp_tx_sa_del(&remote, assoc)) {
         unixctl_command_reply_error(conn, "no such SA");
     } else {
@@ -458,7 +458,7 @@ psp_unixctl_test_set_master_keys(struct unixctl_conn *conn,
     explicit_bzero(keys, sizeof keys);
 }
 
-/* psp/test-bind-spi SPI PEER KEY VERSION (tests only) */
+/* psp/test-bind-spi SPI PEER ASSOC VERSION (tests only) */
 static void
 psp_unixctl_test_bind_spi(struct unixctl_conn *conn, int argc OVS_UNUSED,
                           const char *argv[], void *aux OVS_UNUSED)
@@ -473,7 +473,7 @@ psp_unixctl_test_bind_spi(struct unixctl_conn *conn, int argc OVS_UNUSED,
         || !parse_u64(argv[3], 0, UINT64_MAX, &assoc)
         || !parse_version(argv[4], &version)) {
         unixctl_command_reply_error(conn, "usage: psp/test-bind-spi "
-                                    "SPI PEER KEY VERSION");
+                                    "SPI PEER ASSOC VERSION");
         return;
     }
     if (psp_dp_test_bind_spi(spi, &peer, assoc, version)) {
@@ -494,7 +494,7 @@ psp_unixctl_test_set_iv(struct unixctl_conn *conn, int argc OVS_UNUSED,
         || !parse_u64(argv[2], 0, UINT64_MAX, &assoc)
         || !parse_u64(argv[3], 0, UINT64_MAX, &iv)) {
         unixctl_command_reply_error(conn, "usage: psp/test-set-iv "
-                                    "REMOTE KEY IV");
+                                    "REMOTE ASSOC IV");
         return;
     }
     if (!psp_dp_test_set_iv(&remote, assoc, iv)) {
@@ -554,17 +554,17 @@ psp_unixctl_register(void)
     psp_dp_set_iv_state_file(iv_state);
     free(iv_state);
 
-    unixctl_command_register("psp/alloc-spi", "PEER KEY [VERSION]", 2, 3,
+    unixctl_command_register("psp/alloc-spi", "PEER ASSOC [VERSION]", 2, 3,
                              psp_unixctl_alloc_spi, NULL);
     unixctl_command_register("psp/add-sa",
-                             "REMOTE KEY SPI VERSION HEXKEY", 5, 5,
+                             "REMOTE ASSOC SPI VERSION HEXKEY", 5, 5,
                              psp_unixctl_add_sa, NULL);
 
     /* Keys in the arguments or the reply: never in the log
      * (vswitchd-patches/0004). */
     unixctl_command_set_secret("psp/alloc-spi");
     unixctl_command_set_secret("psp/add-sa");
-    unixctl_command_register("psp/del-sa", "REMOTE KEY", 2, 2,
+    unixctl_command_register("psp/del-sa", "REMOTE ASSOC", 2, 2,
                              psp_unixctl_del_sa, NULL);
     unixctl_command_register("psp/rotate", "", 0, 0,
                              psp_unixctl_rotate, NULL);
@@ -579,9 +579,9 @@ psp_unixctl_register(void)
                                  psp_unixctl_test_set_master_keys, NULL);
         unixctl_command_set_secret("psp/test-set-master-keys");
         unixctl_command_register("psp/test-bind-spi",
-                                 "SPI PEER KEY VERSION", 4, 4,
+                                 "SPI PEER ASSOC VERSION", 4, 4,
                                  psp_unixctl_test_bind_spi, NULL);
-        unixctl_command_register("psp/test-set-iv", "REMOTE KEY IV", 3, 3,
+        unixctl_command_register("psp/test-set-iv", "REMOTE ASSOC IV", 3, 3,
                                  psp_unixctl_test_set_iv, NULL);
         unixctl_command_register("psp/test-iv-clock", "[SECONDS]", 0, 1,
                                  psp_unixctl_test_iv_clock, NULL);

@@ -31,16 +31,19 @@ struct ds;
 /* Registers the psp/... ovs-appctl commands (ovs-vswitchd calls this from
  * bridge_init(), vswitchd-patches/0003):
  *
- *   psp/alloc-spi PEER KEY [VERSION]   allocate a receive SPI for packets
- *                                      from PEER ("any" for any) with tunnel
- *                                      key KEY; prints the SPI and the key
- *                                      to give the peer
- *   psp/add-sa REMOTE KEY SPI VERSION HEXKEY
+ *   psp/alloc-spi PEER ASSOC [VERSION]
+ *                                      allocate a receive SPI for packets
+ *                                      from PEER ("any" for any) on
+ *                                      association ASSOC; prints the SPI and
+ *                                      the key to give the peer
+ *   psp/add-sa REMOTE ASSOC SPI VERSION HEXKEY
  *                                      install (or re-key) the transmit SA
- *                                      to REMOTE for tunnel key KEY
- *   psp/del-sa REMOTE KEY              remove it
+ *                                      to REMOTE on association ASSOC
+ *   psp/del-sa REMOTE ASSOC            remove it
  *   psp/rotate                         rotate the master keys
- *   psp/show                           SAs, SPIs and counters (no keys) */
+ *   psp/show                           SAs, SPIs and counters (no keys)
+ *
+ * ovs-vswitchd(8) documents them (psp-unixctl.man). */
 void psp_unixctl_register(void);
 
 /* Parses 's' as an IPv4 address (v4-mapped) or IPv6 address, or as "any"

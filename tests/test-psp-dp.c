@@ -426,7 +426,7 @@ test_dp_errors(struct ovs_cmdl_context *ctx OVS_UNUSED)
     /* The management view shows SAs, never keys. */
     struct ds d = DS_EMPTY_INITIALIZER;
     psp_dp_format(&d, false);
-    CHECK(strstr(ds_cstr(&d), "remote=192.0.2.2 key=1001"));
+    CHECK(strstr(ds_cstr(&d), "remote=192.0.2.2 assoc=1001"));
     /* Bindings of SPIs whose generation is gone went with it. */
     CHECK(strstr(ds_cstr(&d), "state=active"));
     CHECK(!strstr(ds_cstr(&d), "state=stale"));
@@ -713,7 +713,7 @@ test_dp_bindings(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK(!psp_dp_rx_bind(spi, &addr_b, 8, PSP_V0, &row1, NULL));
     struct ds d = DS_EMPTY_INITIALIZER;
     psp_dp_format(&d, false);
-    CHECK(strstr(ds_cstr(&d), "peer=192.0.2.2 key=8 version=0"));
+    CHECK(strstr(ds_cstr(&d), "peer=192.0.2.2 assoc=8 version=0"));
     ds_destroy(&d);
 
     /* One without an owner: listed, and the list's sequence number moves
@@ -944,7 +944,7 @@ test_dp_iv(struct ovs_cmdl_context *ctx OVS_UNUSED)
     CHECK(psp_dp_tx_sa_get_info(&addr_b, 2004, &info) && info.stale);
     struct ds d = DS_EMPTY_INITIALIZER;
     psp_dp_format(&d, false);
-    CHECK(strstr(ds_cstr(&d), "key=2004 spi=0x00000101 version=0 "
+    CHECK(strstr(ds_cstr(&d), "assoc=2004 spi=0x00000101 version=0 "
                  "(aes-gcm-128) tx_packets=1 tx_bytes=64 stale\n"));
     ds_destroy(&d);
     CHECK(!psp_dp_tx_sa_set_opts(&addr_b, 2004, 0x101, PSP_V0, k1, 16,

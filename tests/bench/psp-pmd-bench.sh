@@ -309,11 +309,11 @@ for size in $sizes; do
     # frames encrypted to the SA of 10.1.0.2, and the same frames as PSP
     # from 10.1.0.1, decrypted and recirculated to table 1.
     ports "$(pcap_dev v "vm-$size.pcap")" "net_null_u@N@,no-rx=1"
-    ofctl add-flow br-int "in_port=1,ip,actions=psp_encrypt(key=7),output:2"
+    ofctl add-flow br-int "in_port=1,ip,actions=psp_encrypt(assoc=7),output:2"
     run xp-encrypt "$size" br-int sink
     ofctl del-flows br-int
     ports "$(pcap_dev v "xport-$size.pcap")" "net_null_u@N@,no-rx=1"
-    ofctl add-flow br-int "in_port=1,udp,tp_dst=1000,actions=psp_decrypt(key=7,table=1)"
+    ofctl add-flow br-int "in_port=1,udp,tp_dst=1000,actions=psp_decrypt(assoc=7,table=1)"
     ofctl add-flow br-int "table=1,in_port=1,actions=output:2"
     run xp-decrypt "$size" br-int sink
     ofctl del-flows br-int

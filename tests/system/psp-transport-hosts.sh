@@ -158,8 +158,8 @@ setup() {
         o=$(other "$n")
         ofctl "$n" del-flows br0
         ofctl "$n" add-flows br0 - <<EOF
-priority=100,in_port=h$n,ip,nw_src=10.1.0.$n,nw_dst=10.1.0.$o,actions=psp_encrypt(key=7,crypt_off=1,mtu=1500),w$n
-priority=100,in_port=w$n,udp,nw_dst=10.1.0.$n,tp_dst=1000,actions=psp_decrypt(key=7,table=1)
+priority=100,in_port=h$n,ip,nw_src=10.1.0.$n,nw_dst=10.1.0.$o,actions=psp_encrypt(assoc=7,crypt_off=1,mtu=1500),w$n
+priority=100,in_port=w$n,udp,nw_dst=10.1.0.$n,tp_dst=1000,actions=psp_decrypt(assoc=7,table=1)
 priority=0,actions=drop
 table=1,priority=100,in_port=w$n,ip,nw_src=10.1.0.$o,psp_decrypted=1,psp_spi=$(cat "$work/spi$n"),actions=h$n
 table=1,priority=0,actions=drop
