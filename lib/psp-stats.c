@@ -19,7 +19,7 @@
  * errors into a "struct psp_stats".
  *
  * Not here: where the counters live and who adds them up (the callers, for
- * example ovs-psp/psp-dp.c). */
+ * example ovs-psp/psp-sa.c and ovs-psp/psp-packet.c). */
 
 #include "psp.h"
 

@@ -22,7 +22,7 @@
  * one key, across re-installs and restarts, whatever the wall clock does.
  *
  * Within one SA, an atomic counter never gives an IV twice (struct
- * psp_iv_gen), and psp-dp.c never installs one key for two SAs at once.
+ * psp_iv_gen), and psp-tx-sa.c never installs one key for two SAs at once.
  * What is left is a key installed again: re-applied from the database, or
  * in a restarted process.  An IV space ("struct psp_ivs") keeps:
  *

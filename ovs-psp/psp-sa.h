@@ -19,7 +19,7 @@
 
 /* The security state of the PSP datapath: the device's master keys, its
  * transmit SAs and its receive SPI bindings, as those who install and
- * remove them see it (ovs-psp/psp-ovsdb.c, ovs-psp/psp-unixctl.c).
+ * remove them see it (ovs-psp/psp-ovsdb*.c, ovs-psp/psp-unixctl.c).
  *
  * The transmit SAs are in psp-tx-sa.c, the master keys and receive SPI
  * bindings in psp-rx-sa.c, and what they share (the lock, the per-thread

@@ -19,7 +19,7 @@
 
 /* The psp/... ovs-appctl commands, and the parsing and formatting of
  * addresses, hexadecimal keys and the SAs that they and the database's
- * rows (ovs-psp/psp-ovsdb.c) share.  The SAs themselves are in psp-sa.h. */
+ * rows (ovs-psp/psp-ovsdb*.c) share.  The SAs themselves are in psp-sa.h. */
 
 #include <netinet/in.h>
 #include <stdbool.h>

@@ -14,7 +14,8 @@
  * limitations under the License.
  */
 
-/* Tests of the PSP datapath (ovs-psp/psp-dp.c) on dp_packets: push with
+/* Tests of the PSP datapath (ovs-psp/psp-sa.c, psp-tx-sa.c, psp-rx-sa.c,
+ * psp-packet.c, psp-tunnel.c, psp-transport.c) on dp_packets: push with
  * packet-time SA lookup, pop with ICV check and SPI binding, re-key, no SA,
  * tampering, staleness, IPv6 underlay, VC and crypt offsets. */
 

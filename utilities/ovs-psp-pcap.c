@@ -540,7 +540,7 @@ encrypt_frame(struct encryptor *e, const uint8_t *in, size_t len,
      * receivers (the datapath, and 'decrypt' here) do not take; IPv6
      * extension headers would end up behind the PSP header, encrypted.
      * The datapath's psp_encrypt refuses both (transport_ip_parse() in
-     * psp-dp.c). */
+     * ovs-psp/psp-transport.c). */
     if (!tunnel && !f.ipv6 && f.fragment) {
         return ENC_IPV4_FRAG;
     }

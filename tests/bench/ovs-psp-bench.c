@@ -258,7 +258,7 @@ bench_sizes(int version, double seconds)
     EVP_CIPHER_CTX_free(b.raw.ctx);
 }
 
-/* Per-packet cost of the datapath's push and pop (ovs-psp/psp-dp.c) of a
+/* Per-packet cost of the datapath's push and pop (ovs-psp/psp-tunnel.c) of a
  * 1400-byte inner IPv4 packet, beside raw AES-GCM over the same bytes. */
 /* Writes into 'tmpl' the header that a psp port with tunnel key 7 would
  * push: Ethernet, IPv4 from 192.0.2.1 to 'dst', UDP to 1000, PSP.  Returns
@@ -413,8 +413,8 @@ bench_datapath(double seconds)
         raw_open_best = MIN(raw_open_best, elapsed / iters * 1e9);
     }
 
-    printf("\ndatapath push and pop (ovs-psp/psp-dp.c), %d-byte inner IPv4, "
-           "AES-GCM-128, one core, best of %d:\n", INNER, ROUNDS);
+    printf("\ndatapath push and pop (ovs-psp/psp-tunnel.c), %d-byte inner "
+           "IPv4, AES-GCM-128, one core, best of %d:\n", INNER, ROUNDS);
     printf("%-40s %8s %8s %6s\n", "", "ns/pkt", "raw", "ratio");
     printf("%-40s %8.0f %8.0f %6.3f\n", "push (SA lookup, headers, seal)",
            push_best, raw_seal_best, raw_seal_best / push_best);
@@ -647,7 +647,7 @@ bench_sa_scale(double seconds, size_t max_sas)
     uint32_t *draws = xmalloc(N_DRAWS * sizeof *draws);
     uint32_t *hot = xmalloc(HOT * sizeof *hot);
 
-    printf("\ntransmit SAs at scale (ovs-psp/psp-dp.c), AES-GCM-128, one "
+    printf("\ntransmit SAs at scale (ovs-psp/psp-tx-sa.c), AES-GCM-128, one "
            "core, best of %d;\nns per lookup or per push of a %d-byte inner "
            "packet, to 1,000 hot SAs or any SA;\nratios to 1,000 SAs:\n",
            ROUNDS, INNER);
