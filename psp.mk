@@ -88,6 +88,19 @@ utilities_ovs_psp_agent_SOURCES = psp/utilities/ovs-psp-agent.c
 utilities_ovs_psp_agent_LDADD = lib/libopenvswitch.la
 man_MANS += psp/utilities/ovs-psp-agent.8
 
+# ovs-psp-keyd: the key exchange between hosts, a daemon beside
+# ovs-vswitchd.
+bin_PROGRAMS += utilities/ovs-psp-keyd
+utilities_ovs_psp_keyd_SOURCES = \
+	psp/keyd/keyd-config.c \
+	psp/keyd/keyd-peer.c \
+	psp/keyd/keyd-rx.c \
+	psp/keyd/keyd-vswitchd.c \
+	psp/keyd/keyd.h \
+	psp/utilities/ovs-psp-keyd.c
+utilities_ovs_psp_keyd_CPPFLAGS = $(AM_CPPFLAGS) -I $(srcdir)/psp/keyd
+utilities_ovs_psp_keyd_LDADD = lib/libopenvswitch.la $(SSL_LIBS)
+
 # The psp/... ovs-appctl commands, a section of ovs-vswitchd(8)
 # (vswitchd-patches/0003 includes it).
 MAN_FRAGMENTS += psp/ovs-psp/psp-unixctl.man
@@ -182,5 +195,5 @@ TESTSUITE_AT += \
 # hence the explicit dependency.
 psp-test-programs: $(BUILT_SOURCES)
 	$(MAKE) $(AM_MAKEFLAGS) tests/ovstest utilities/ovs-psp-pcap \
-	  utilities/ovs-psp-agent tests/ovs-psp-bench tests/atlocal $(TESTSUITE)
+	  utilities/ovs-psp-agent utilities/ovs-psp-keyd tests/ovs-psp-bench tests/atlocal $(TESTSUITE)
 .PHONY: psp-test-programs
