@@ -182,6 +182,12 @@ main(int argc, char *argv[])
      * JSON-RPC, and the buffers that held them are wiped. */
     psp_log_redact_keys();
 
+    /* TLS 1.2 or later (stream-ssl leaves 1.3 on), and for 1.2 only
+     * ciphers with forward secrecy: a certificate's private key stolen
+     * later must not open the keys sent before. */
+    stream_ssl_set_protocols("TLSv1.2");
+    stream_ssl_set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20");
+
     daemonize_start(false);
 
     int retval = unixctl_server_create(unixctl_path, &unixctl);
