@@ -102,7 +102,7 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
         &ovsrec_psp_rx_sa_col_peer, &ovsrec_psp_rx_sa_col_association,
         &ovsrec_psp_rx_sa_col_version, &ovsrec_psp_rx_sa_col_spi,
         &ovsrec_psp_rx_sa_col_sa_key, &ovsrec_psp_rx_sa_col_generation,
-        &ovsrec_psp_rx_sa_col_old_spi,
+        &ovsrec_psp_rx_sa_col_old_spi, &ovsrec_psp_rx_sa_col_publish_key,
     };
     for (size_t i = 0; i < ARRAY_SIZE(rx_in); i++) {
         ovsdb_idl_add_column(idl, rx_in[i]);
