@@ -102,6 +102,7 @@ utilities_ovs_psp_keyd_SOURCES = \
 	psp/utilities/ovs-psp-keyd.c
 utilities_ovs_psp_keyd_CPPFLAGS = $(AM_CPPFLAGS) -I $(srcdir)/psp/keyd
 utilities_ovs_psp_keyd_LDADD = lib/libopenvswitch.la $(SSL_LIBS)
+man_MANS += psp/utilities/ovs-psp-keyd.8
 
 # The psp/... ovs-appctl commands, a section of ovs-vswitchd(8)
 # (vswitchd-patches/0003 includes it).
