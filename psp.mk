@@ -59,6 +59,8 @@ lib_libopenvswitch_la_SOURCES += \
 	psp/ovs-psp/psp-flow.h \
 	psp/ovs-psp/psp-iv.c \
 	psp/ovs-psp/psp-iv.h \
+	psp/ovs-psp/psp-keyring.c \
+	psp/ovs-psp/psp-keyring.h \
 	psp/ovs-psp/psp-packet.c \
 	psp/ovs-psp/psp-packet.h \
 	psp/ovs-psp/psp-rx-sa.c \

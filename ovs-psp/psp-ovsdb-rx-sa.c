@@ -226,6 +226,15 @@ rx_set_error(const struct ovsrec_psp_rx_sa *row, const char *error)
     rx_set_state(row, "error", error);
 }
 
+/* Whether ovs-vswitchd writes 'row''s key into its sa_key column
+ * (publish_key true or empty).  ovs-psp-keyd's rows say false: it takes
+ * the key with "ovs-appctl psp/rx-key", and sa_key stays empty. */
+static bool
+rx_publishes_key(const struct ovsrec_psp_rx_sa *row)
+{
+    return !row->n_publish_key || row->publish_key[0];
+}
+
 static void
 rx_put_key(const struct ovsrec_psp_rx_sa *row, const uint8_t *key)
 {
@@ -364,7 +373,9 @@ rx_allocate(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
     int64_t spi64 = spi, gen64 = gen;
     ovsrec_psp_rx_sa_set_spi(row, &spi64, 1);
     ovsrec_psp_rx_sa_set_generation(row, &gen64, 1);
-    rx_put_key(row, key);
+    if (rx_publishes_key(row)) {
+        rx_put_key(row, key);
+    }
     explicit_bzero(key, sizeof key);
     rx_set_state(row, "active", NULL);
     rx_keep_old(a, row, peer);
@@ -436,13 +447,15 @@ rx_sync_old(struct applied_rx_sa *a, const struct ovsrec_psp_rx_sa *row,
 }
 
 /* Writes the key of 'row', bound as 'spi', back into the row if the row
- * lacks it.  The key column is ephemeral: a restarted ovsdb-server lost it,
- * or the version changed.  ovs-vswitchd still can derive it. */
+ * lacks it and publishes its key.  The key column is ephemeral: a
+ * restarted ovsdb-server lost it, publish_key became true, or the version
+ * changed.  ovs-vswitchd still can derive it. */
 static void
 rx_restore_key(const struct ovsrec_psp_rx_sa *row, uint32_t spi)
 {
-    if (!row->sa_key || strlen(row->sa_key)
-                        != 2 * psp_version_key_len(row->version)) {
+    if (rx_publishes_key(row)
+        && (!row->sa_key || strlen(row->sa_key)
+                            != 2 * psp_version_key_len(row->version))) {
         uint8_t key[PSP_MAX_KEY_LEN];
 
         if (psp_dp_rx_derive(spi, row->version, key)) {
@@ -492,6 +505,12 @@ rx_apply(const struct ovsrec_psp_rx_sa *row)
     char *error;
 
     rx_touch(row);
+    if (row->sa_key && !rx_publishes_key(row)) {
+        /* The key of this row never passes through the database: whoever
+         * wrote sa_key (ovs-vswitchd before publish_key became false, or
+         * anyone else), it goes. */
+        ovsrec_psp_rx_sa_set_sa_key(row, NULL);
+    }
     error = rx_check(row, &peer);
     if (error) {
         rx_set_error(row, error);

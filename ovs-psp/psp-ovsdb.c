@@ -18,12 +18,14 @@
 
 #include "psp-ovsdb.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/vlog.h"
 #include "ovsdb-idl.h"
 #include "packets.h"
+#include "psp-keyring.h"
 #include "psp-ovsdb-rx-sa.h"
 #include "psp-ovsdb-tx-sa.h"
 #include "psp-sa.h"
@@ -33,11 +35,14 @@
 #include "smap.h"
 #include "timeval.h"
 #include "util.h"
+#include "uuid.h"
 #include "vswitch-idl.h"
 
 /* ovs-vswitchd's IDL client of the PSP tables (psp-ovsdb.h): the database
  * connection, its transaction and the main loop, and the PSP row (the
- * master keys, their state, the SPIs bound with ovs-appctl and rotate_to).
+ * master keys, their state, the SPIs bound with ovs-appctl and rotate_to),
+ * with the master keys kept where PSP:key_store says (the kernel keyring,
+ * through psp-keyring.c, or the database).
  * The PSP_Rx_SA rows it replicates are applied by psp-ovsdb-rx-sa.c; the
  * PSP_Tx_SA rows are not replicated here at all, but monitored on a session
  * of their own by psp-ovsdb-tx-sa.c. */
@@ -57,6 +62,23 @@ static uint64_t published_keys_seq;
 static uint32_t published_spis_used;
 static uint64_t published_appctl_seq;   /* psp_dp_rx_unowned_seq(). */
 static long long int last_rotation;     /* Wall clock, ms; 0 = never. */
+
+/* Where the master keys are kept across a restart of ovs-vswitchd
+ * (PSP:key_store). */
+enum key_store {
+    KEY_STORE_KEYRING,                  /* The default. */
+    KEY_STORE_DATABASE,
+};
+static enum key_store published_store;  /* Where publish_keys() last put
+                                         * them. */
+static bool keyring_may_hold_keys = true; /* A keyring key of ours may
+                                           * exist: unlinked in database
+                                           * mode. */
+static bool keyring_warned;             /* Said the keyring is unusable. */
+static bool column_holds_ours;          /* master_keys holds what we wrote
+                                         * there in database mode. */
+static bool planted_warned;             /* Said master_keys holds keys that
+                                         * are not ours. */
 
 static void
 omit_table(struct ovsdb_idl *bridge_idl, struct ovsdb_idl_column *columns,
@@ -93,8 +115,14 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
     ovsdb_idl_add_column(idl, &ovsrec_psp_col_appctl_spis);
     ovsdb_idl_track_add_column(idl, &ovsrec_psp_col_appctl_spis);
     ovsdb_idl_add_column(idl, &ovsrec_psp_col_rotate_to);
+    ovsdb_idl_add_column(idl, &ovsrec_psp_col_key_store);
+    ovsdb_idl_track_add_column(idl, &ovsrec_psp_col_key_store);
     ovsdb_idl_add_column(idl, &ovsrec_psp_col_status);
     ovsdb_idl_omit_alert(idl, &ovsrec_psp_col_status);
+
+    /* The Open_vSwitch row, whose UUID names the keyring key: no column,
+     * only the row. */
+    ovsdb_idl_add_table(idl, &ovsrec_table_open_vswitch);
 
     /* Inputs are tracked; what ovs-vswitchd writes wakes nobody up. */
     ovsdb_idl_add_table(idl, &ovsrec_table_psp_rx_sa);
@@ -102,7 +130,7 @@ psp_ovsdb_init(struct ovsdb_idl *bridge_idl, const char *remote)
         &ovsrec_psp_rx_sa_col_peer, &ovsrec_psp_rx_sa_col_association,
         &ovsrec_psp_rx_sa_col_version, &ovsrec_psp_rx_sa_col_spi,
         &ovsrec_psp_rx_sa_col_sa_key, &ovsrec_psp_rx_sa_col_generation,
-        &ovsrec_psp_rx_sa_col_old_spi,
+        &ovsrec_psp_rx_sa_col_old_spi, &ovsrec_psp_rx_sa_col_publish_key,
     };
     for (size_t i = 0; i < ARRAY_SIZE(rx_in); i++) {
         ovsdb_idl_add_column(idl, rx_in[i]);
@@ -208,6 +236,94 @@ key_state_from_row(const struct ovsrec_psp *row, struct psp_mkeys_state *st)
     return true;
 }
 
+/* Where the keys go: PSP:key_store, "keyring" if empty (or no row). */
+static enum key_store
+key_store_get(const struct ovsrec_psp *row)
+{
+    return (row && row->key_store && !strcmp(row->key_store, "database")
+            ? KEY_STORE_DATABASE : KEY_STORE_KEYRING);
+}
+
+/* The description of this database's keyring key, for the caller to free,
+ * or null if the database has no Open_vSwitch row (yet). */
+static char *
+keyring_name(void)
+{
+    const struct ovsrec_open_vswitch *ovs = ovsrec_open_vswitch_first(idl);
+
+    return (ovs
+            ? xasprintf(PSP_KEYRING_PREFIX UUID_FMT,
+                        UUID_ARGS(&ovs->header_.uuid))
+            : NULL);
+}
+
+/* Writes the master-key state 'st' to the keyring.  Returns false, having
+ * said why once, if the keyring cannot be used: the keys are then kept in
+ * memory only. */
+static bool
+keyring_store(const struct psp_mkeys_state *st)
+{
+    char *name = keyring_name();
+    int error = name ? psp_keyring_store(name, st) : ENOENT;
+
+    free(name);
+    if (error) {
+        if (!keyring_warned) {
+            VLOG_WARN("PSP: cannot keep the master keys in the kernel "
+                      "keyring (%s): they are kept in memory only, and a "
+                      "restart of ovs-vswitchd loses them",
+                      error == ENOENT ? "no Open_vSwitch row"
+                      : ovs_strerror(error));
+            keyring_warned = true;
+        }
+        return false;
+    }
+    if (keyring_warned) {
+        VLOG_INFO("PSP: the master keys are kept in the kernel keyring "
+                  "again");
+        keyring_warned = false;
+    }
+    keyring_may_hold_keys = true;
+    return true;
+}
+
+/* Reads the master-key state from the keyring into '*st'.  Returns false if
+ * there is none (or it cannot be read, which it logs). */
+static bool
+keyring_load(struct psp_mkeys_state *st)
+{
+    char *name = keyring_name();
+    int error = name ? psp_keyring_load(name, st) : ENOKEY;
+
+    if (error && error != ENOKEY) {
+        VLOG_WARN("PSP: cannot read the master keys from kernel keyring key "
+                  "\"%s\" (%s)", name,
+                  error == EINVAL ? "not a PSP master key state"
+                  : ovs_strerror(error));
+    }
+    free(name);
+    return !error;
+}
+
+/* In database mode, the keyring key (left from keyring mode, or by a
+ * previous ovs-vswitchd) no longer holds the keys: it goes. */
+static void
+keyring_forget(void)
+{
+    if (keyring_may_hold_keys) {
+        char *name = keyring_name();
+        if (name) {
+            int error = psp_keyring_remove(name);
+            if (error && error != ENOKEY) {
+                VLOG_DBG("PSP: cannot remove keyring key \"%s\" (%s)",
+                         name, ovs_strerror(error));
+            }
+            free(name);
+        }
+        keyring_may_hold_keys = false;
+    }
+}
+
 static const struct ovsrec_psp *
 psp_row_get(void)
 {
@@ -299,26 +415,96 @@ restore_appctl_spis(const struct ovsrec_psp *row)
     }
 }
 
-/* Writes the master keys, their state and status to the PSP row. */
+/* Writes the master keys of 'st' to 'row''s master_keys column. */
 static void
-publish_keys(void)
+put_master_keys(const struct ovsrec_psp *row,
+                const struct psp_mkeys_state *st)
 {
-    const struct ovsrec_psp *row = psp_row_get();
-    struct psp_mkeys_state st;
-    int64_t values[ARRAY_SIZE(key_state_names)];
-
-    psp_dp_keys_export(&st);
-
     struct ds hex[2] = { DS_EMPTY_INITIALIZER, DS_EMPTY_INITIALIZER };
     const char *hexes[2];
     int64_t slots[2] = { 0, 1 };
+
     for (int i = 0; i < 2; i++) {
-        psp_dp_put_hex(&hex[i], st.slots[i].key, PSP_MASTER_KEY_LEN);
+        psp_dp_put_hex(&hex[i], st->slots[i].key, PSP_MASTER_KEY_LEN);
         hexes[i] = ds_cstr(&hex[i]);
     }
     ovsrec_psp_set_master_keys(row, slots, hexes, 2);
     psp_dp_ds_wipe(&hex[0]);
     psp_dp_ds_wipe(&hex[1]);
+}
+
+/* What clear_master_keys() first writes over master_keys values. */
+#define MASTER_KEYS_FILLER "0"
+
+/* Whether every value of 'row''s master_keys is MASTER_KEYS_FILLER. */
+static bool
+master_keys_are_filler(const struct ovsrec_psp *row)
+{
+    for (size_t i = 0; i < row->n_master_keys; i++) {
+        if (strcmp(row->value_master_keys[i], MASTER_KEYS_FILLER)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Clears 'row''s master_keys, in two runs.  The IDL's replica of the column
+ * holds wiped values (wipe_replica_keys()), and the database sends the
+ * removal of pairs from a map as the pairs removed, which the IDL takes for
+ * new values of the keys when its own differ: clearing wiped values would
+ * put the database's values back into the replica, and leave them there.
+ * So values other than MASTER_KEYS_FILLER are first overwritten with it
+ * (which no wiping changes), and cleared once the replica has them. */
+static void
+clear_master_keys(const struct ovsrec_psp *row)
+{
+    size_t n = row->n_master_keys;
+
+    if (master_keys_are_filler(row)) {
+        ovsrec_psp_set_master_keys(row, NULL, NULL, 0);
+    } else {
+        int64_t *slots = xmemdup(row->key_master_keys, n * sizeof *slots);
+        const char **fillers = xmalloc(n * sizeof *fillers);
+
+        for (size_t i = 0; i < n; i++) {
+            fillers[i] = MASTER_KEYS_FILLER;
+        }
+        ovsrec_psp_set_master_keys(row, slots, fillers, n);
+        free(fillers);
+        free(slots);
+    }
+}
+
+/* Keeps the master keys where PSP:key_store says, and writes their state
+ * and status to the PSP row.  In keyring mode, master_keys is cleared. */
+static void
+publish_keys(void)
+{
+    const struct ovsrec_psp *row = psp_row_get();
+    enum key_store store = key_store_get(row);
+    struct psp_mkeys_state st;
+    int64_t values[ARRAY_SIZE(key_state_names)];
+    const char *where;
+
+    psp_dp_keys_export(&st);
+
+    if (store == KEY_STORE_DATABASE) {
+        put_master_keys(row, &st);
+        column_holds_ours = true;
+        keyring_forget();
+        where = "database";
+    } else {
+        where = keyring_store(&st) ? "keyring" : "memory";
+        if (row->n_master_keys) {
+            clear_master_keys(row);
+        }
+    }
+    published_store = store;
+
+    const char *old_where = smap_get(&row->status, "key_store");
+    if (!old_where || strcmp(old_where, where)) {
+        ovsrec_psp_update_status_setkey(row, "key_store", where);
+    }
 
     key_state_to_ints(&st, values);
     ovsrec_psp_set_key_state(row, key_state_names, values,
@@ -350,30 +536,37 @@ publish_keys(void)
 }
 
 /* The first time the database is there: takes over the master keys a
- * previous ovs-vswitchd published, or, if the database has none (it was
- * restarted: master keys live in RAM only), starts new generations past
- * every generation the receive SAs were allocated from. */
+ * previous ovs-vswitchd kept where PSP:key_store says (in keyring mode,
+ * from the keyring only, never from the database), or, if there are none
+ * (a reboot, or a restart of ovsdb-server in database mode: master keys
+ * live in RAM only), starts new generations past every generation the
+ * receive SAs were allocated from. */
 static void
 take_over_keys(void)
 {
     const struct ovsrec_psp *row = ovsrec_psp_first(idl);
+    bool keyring = key_store_get(row) == KEY_STORE_KEYRING;
+    const char *where = keyring ? "the keyring" : "the database";
     struct psp_mkeys_state st;
 
-    if (row && key_state_from_row(row, &st)) {
+    if (keyring ? keyring_load(&st) : row && key_state_from_row(row, &st)) {
         bool ok = psp_dp_keys_import(&st);
         psp_mkeys_state_wipe(&st);
         if (ok) {
-            const char *lr = smap_get(&row->status, "last_rotation");
+            const char *lr = row ? smap_get(&row->status, "last_rotation")
+                             : NULL;
             last_rotation = lr ? strtoll(lr, NULL, 10) : 0;
             VLOG_INFO("PSP: took over master key generation %"PRIu64
-                      " from the database", psp_dp_active_generation());
+                      " from %s", psp_dp_active_generation(), where);
             /* The import dropped every binding; the rows' come back as
              * psp_ovsdb_rx_sa_run() applies them, these from here. */
-            restore_appctl_spis(row);
+            if (row) {
+                restore_appctl_spis(row);
+            }
             return;
         }
-        VLOG_WARN("PSP: master key state in the database is inconsistent, "
-                  "starting new keys");
+        VLOG_WARN("PSP: master key state in %s is inconsistent, starting "
+                  "new keys", where);
     }
 
     uint64_t max_gen = 0;
@@ -399,9 +592,11 @@ take_over_keys(void)
         VLOG_ERR("PSP: cannot create master keys");
     }
     if (n_lost) {
-        VLOG_WARN("PSP: the database holds no master keys (ovsdb-server "
-                  "restarted?): %"PRIuSIZE" receive SAs are stale and must "
-                  "be re-keyed", n_lost);
+        VLOG_WARN("PSP: %s: %"PRIuSIZE" receive SAs are stale and must be "
+                  "re-keyed",
+                  keyring ? "the keyring holds no master keys (rebooted?)"
+                  : "the database holds no master keys (ovsdb-server "
+                    "restarted?)", n_lost);
     }
 }
 
@@ -509,14 +704,44 @@ txn_finish(void)
 /* Whether the master keys must be published to 'psp', the PSP row (if
  * any), which someone other than us wrote if 'keys_written': when they
  * changed, SPIs were allocated (a restarted ovs-vswitchd must know them),
- * or the database lost them. */
+ * the database lost them, key_store changed, or master_keys holds keys in
+ * keyring mode. */
 static bool
 keys_need_publishing(const struct ovsrec_psp *psp, bool keys_written)
 {
-    return (!psp || psp->n_master_keys != 2 || keys_written
+    enum key_store store = key_store_get(psp);
+    size_t n_keys = store == KEY_STORE_DATABASE ? 2 : 0;
+
+    return (!psp || psp->n_master_keys != n_keys || keys_written
+            || published_store != store
             || published_keys_seq != psp_dp_keys_seq()
             || published_spis_used != psp_dp_spis_used()
             || published_appctl_seq != psp_dp_rx_unowned_seq());
+}
+
+/* In keyring mode, master_keys must stay empty: keys there are not ours
+ * (ovs-vswitchd never writes them in this mode, but for the filler of
+ * clear_master_keys()), but a careless operator's or an attacker's, and
+ * are never taken.  publish_keys() clears them; here, a warning, once per
+ * value written ('written': the column changed since the last run),
+ * without the keys.  What ovs-vswitchd itself wrote there in database
+ * mode, before key_store changed, goes silently. */
+static void
+check_planted_keys(const struct ovsrec_psp *psp, bool written)
+{
+    if (!psp || !psp->n_master_keys) {
+        column_holds_ours = false;
+        planted_warned = false;
+    } else if (key_store_get(psp) == KEY_STORE_KEYRING
+               && !column_holds_ours && !master_keys_are_filler(psp)
+               && (written || !planted_warned)) {
+        VLOG_WARN("PSP: ignored and cleared the %"PRIuSIZE" master keys "
+                  "written to the database's PSP:master_keys: with "
+                  "key_store=keyring, ovs-vswitchd keeps its master keys "
+                  "in the kernel keyring and never takes them from the "
+                  "database", psp->n_master_keys);
+        planted_warned = true;
+    }
 }
 
 /* Brings the PSP and PSP_Rx_SA tables and the datapath into line, in the
@@ -534,12 +759,16 @@ sync_tables(void)
     /* Someone else wrote the keys: put ours back.  (Our own writes come
      * back here too, and rewriting the same values changes nothing.) */
     bool keys_written = false;
+    bool master_keys_written = false;
     const struct ovsrec_psp *psp;
     OVSREC_PSP_FOR_EACH_TRACKED (psp, idl) {
         keys_written = true;
+        master_keys_written |= ovsrec_psp_is_updated(
+            psp, OVSREC_PSP_COL_MASTER_KEYS);
     }
 
     psp = ovsrec_psp_first(idl);
+    check_planted_keys(psp, master_keys_written);
     run_rotate_to(psp);
     psp_ovsdb_rx_sa_mark_states(idl, all);
     psp_ovsdb_rx_sa_run(idl, all);

@@ -22,13 +22,16 @@
  * its transactions never wait on the bridge's, and so that the bridge's IDL
  * does not replicate the (possibly millions of) SA rows.
  *
- *   - PSP: publishes the master keys and their SPI allocation state
- *     (ephemeral columns), takes them back when ovs-vswitchd restarts, and
- *     rotates when 'rotate_to' asks for the next generation.
+ *   - PSP: keeps the master keys and their SPI allocation state where
+ *     'key_store' says (the kernel keyring, psp-keyring.h, by default; or
+ *     the ephemeral master_keys column), publishes their state, takes them
+ *     back when ovs-vswitchd restarts, and rotates when 'rotate_to' asks for
+ *     the next generation.
  *
- *   - PSP_Rx_SA: allocates the SPI and key of each new row, binds SPIs to
- *     their peer and association, and marks each row's state as the master
- *     keys rotate.
+ *   - PSP_Rx_SA: allocates the SPI and key of each new row (writing the key
+ *     into the row unless 'publish_key' is false: then only ovs-appctl
+ *     psp/rx-key gives it), binds SPIs to their peer and association, and
+ *     marks each row's state as the master keys rotate.
  *
  *   - PSP_Tx_SA: installs, re-keys and removes transmit SAs, one changed row
  *     at a time, and writes back their status and statistics.  It keeps no

@@ -265,6 +265,27 @@ psp_dp_rx_derive(uint32_t spi, enum psp_version version, uint8_t *key)
     return psp_mkeys_derive(psp_rx_mkeys(), spi, version, key);
 }
 
+int
+psp_dp_rx_key(uint32_t spi, uint8_t *key, enum psp_version *version)
+{
+    int error = ENOENT;
+
+    psp_dp_init();
+    ovs_mutex_lock(&psp_dp_mutex);
+    const struct psp_rx_binding *b = rx_binding_find(spi);
+    if (b) {
+        struct psp_mkeys *mk = psp_rx_mkeys();
+        enum psp_spi_state state = psp_mkeys_spi_state(mk, spi);
+
+        if (state == PSP_SPI_ACTIVE || state == PSP_SPI_PREVIOUS) {
+            *version = b->version;
+            error = psp_mkeys_derive(mk, spi, b->version, key) ? 0 : EIO;
+        }
+    }
+    ovs_mutex_unlock(&psp_dp_mutex);
+    return error;
+}
+
 /* Master keys. */
 
 static void

@@ -169,6 +169,13 @@ uint64_t psp_dp_rx_unowned_seq(void);
 enum psp_spi_state psp_dp_rx_spi_state(uint32_t spi);
 bool psp_dp_rx_derive(uint32_t spi, enum psp_version, uint8_t *key);
 
+/* The key of receive SPI 'spi', if it is bound (by its owner, whoever that
+ * is) and its generation is held: derives it into 'key' (room for 32
+ * bytes) for the version 'spi' is bound for, which it stores in
+ * '*version'.  Returns 0, ENOENT if 'spi' is not bound, or EIO if OpenSSL
+ * failed. */
+int psp_dp_rx_key(uint32_t spi, uint8_t *key, enum psp_version *version);
+
 /* Rotates the master keys.  Returns false if no random key could be had. */
 bool psp_dp_rotate(void);
 

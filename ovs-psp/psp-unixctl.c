@@ -22,6 +22,7 @@
 
 #include "psp-unixctl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,50 @@ psp_unixctl_alloc_spi(struct unixctl_conn *conn, int argc,
      * neither logged nor kept. */
     struct ds s = DS_EMPTY_INITIALIZER;
     ds_put_format(&s, "spi=0x%08"PRIx32" version=%d key=", spi, version);
+    psp_dp_put_hex(&s, key, psp_version_key_len(version));
+    explicit_bzero(key, sizeof key);
+    unixctl_command_reply(conn, ds_cstr(&s));
+    psp_dp_ds_wipe(&s);
+}
+
+/* psp/rx-key SPI: the key of a bound receive SPI, for ovs-psp-keyd, which
+ * hands it to the peer without it passing through the database
+ * (PSP_Rx_SA:publish_key=false).  SPI is decimal, as in PSP_Rx_SA:spi, or
+ * hexadecimal with "0x". */
+static void
+psp_unixctl_rx_key(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                   const char *argv[], void *aux OVS_UNUSED)
+{
+    const char *arg = argv[1];
+    uint8_t key[PSP_MAX_KEY_LEN];
+    enum psp_version version;
+    uint64_t spi;
+    int base = 10;
+
+    if (arg[0] == '0' && (arg[1] == 'x' || arg[1] == 'X')) {
+        base = 16;
+        arg += 2;
+    }
+    if (!isxdigit((unsigned char) arg[0])
+        || !parse_u64(arg, base, UINT32_MAX, &spi) || !spi) {
+        unixctl_command_reply_error(conn, "SPI must be a nonzero 32-bit "
+                                    "number, decimal or 0x hexadecimal");
+        return;
+    }
+
+    int error = psp_dp_rx_key(spi, key, &version);
+    if (error) {
+        char *msg = (error == ENOENT
+                     ? xasprintf("SPI %"PRIu64" is not bound", spi)
+                     : xstrdup("key derivation failed"));
+        unixctl_command_reply_error(conn, msg);
+        free(msg);
+        explicit_bzero(key, sizeof key);
+        return;
+    }
+
+    /* The reply is the key: neither logged nor kept. */
+    struct ds s = DS_EMPTY_INITIALIZER;
     psp_dp_put_hex(&s, key, psp_version_key_len(version));
     explicit_bzero(key, sizeof key);
     unixctl_command_reply(conn, ds_cstr(&s));
@@ -559,11 +604,14 @@ psp_unixctl_register(void)
     unixctl_command_register("psp/add-sa",
                              "REMOTE ASSOC SPI VERSION HEXKEY", 5, 5,
                              psp_unixctl_add_sa, NULL);
+    unixctl_command_register("psp/rx-key", "SPI", 1, 1, psp_unixctl_rx_key,
+                             NULL);
 
     /* Keys in the arguments or the reply: never in the log
      * (vswitchd-patches/0004). */
     unixctl_command_set_secret("psp/alloc-spi");
     unixctl_command_set_secret("psp/add-sa");
+    unixctl_command_set_secret("psp/rx-key");
     unixctl_command_register("psp/del-sa", "REMOTE ASSOC", 2, 2,
                              psp_unixctl_del_sa, NULL);
     unixctl_command_register("psp/rotate", "", 0, 0,

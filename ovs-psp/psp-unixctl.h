@@ -39,6 +39,8 @@ struct ds;
  *   psp/add-sa REMOTE ASSOC SPI VERSION HEXKEY
  *                                      install (or re-key) the transmit SA
  *                                      to REMOTE on association ASSOC
+ *   psp/rx-key SPI                     the key of bound receive SPI SPI
+ *                                      (for ovs-psp-keyd)
  *   psp/del-sa REMOTE ASSOC            remove it
  *   psp/rotate                         rotate the master keys
  *   psp/show                           SAs, SPIs and counters (no keys)

@@ -41,6 +41,7 @@
 #include "uuid.h"
 
 #include "psp-iv.h"
+#include "psp-keyring.h"
 #include "psp-sa.h"
 #include "psp-transport.h"
 #include "psp-tunnel.h"
@@ -1109,7 +1110,43 @@ test_dp_counters(struct ovs_cmdl_context *ctx OVS_UNUSED)
     printf("counters: ok\n");
 }
 
+/* keyring-keys NAME: prints the master keys that ovs-vswitchd keeps in
+ * kernel keyring key NAME (PSP:key_store=keyring) as "HEX0 HEX1", the
+ * format of ovs-psp-pcap --master-keys, so that tests can encrypt as a
+ * peer would. */
+static void
+test_dp_keyring_keys(struct ovs_cmdl_context *ctx)
+{
+    struct psp_mkeys_state st;
+    int error = psp_keyring_load(ctx->argv[1], &st);
+
+    if (error) {
+        ovs_fatal(0, "%s: %s", ctx->argv[1], ovs_strerror(error));
+    }
+    for (int i = 0; i < 2; i++) {
+        for (size_t j = 0; j < PSP_MASTER_KEY_LEN; j++) {
+            printf("%02x", st.slots[i].key[j]);
+        }
+        putchar(i ? '\n' : ' ');
+    }
+    psp_mkeys_state_wipe(&st);
+}
+
+/* keyring-remove NAME: unlinks kernel keyring key NAME, as a reboot
+ * would lose it. */
+static void
+test_dp_keyring_remove(struct ovs_cmdl_context *ctx)
+{
+    int error = psp_keyring_remove(ctx->argv[1]);
+
+    if (error) {
+        ovs_fatal(0, "%s: %s", ctx->argv[1], ovs_strerror(error));
+    }
+}
+
 static const struct ovs_cmdl_command commands[] = {
+    {"keyring-keys", "NAME", 1, 1, test_dp_keyring_keys, OVS_RO},
+    {"keyring-remove", "NAME", 1, 1, test_dp_keyring_remove, OVS_RO},
     {"key-hygiene", NULL, 0, 0, test_dp_key_hygiene, OVS_RO},
     {"iv", NULL, 0, 0, test_dp_iv, OVS_RO},
     {"counters", NULL, 0, 0, test_dp_counters, OVS_RO},

@@ -80,12 +80,28 @@ on() {
 }
 vsctl() { local n=$1; shift; on "$n" ovs-vsctl --db="unix:$work/hv$n/db.sock" "$@"; }
 appctl() { local n=$1; shift; on "$n" ovs-appctl --target="$work/hv$n/ovs-vswitchd.ctl" "$@"; }
+
+# keyring N [remove]: hypervisor N's master keys, in hex, from the kernel
+# keyring key in which its ovs-vswitchd keeps them (PSP:key_store=keyring,
+# the default; named after its Open_vSwitch row); or, with "remove", that
+# key removed.
+keyring() {
+    local name
+    name="ovs-psp:$(vsctl "$1" --timeout=5 get Open_vSwitch . _uuid)"
+    if test "$2" = remove; then
+        "$build/tests/ovstest" test-psp-dp keyring-remove "$name"
+    else
+        "$build/tests/ovstest" test-psp-dp keyring-keys "$name"
+    fi
+}
 ofctl() { local n=$1; shift; on "$n" ovs-ofctl "$@"; }
 vm() { local n=$1; shift; ip netns exec "psp-vm$n" "$@"; }
 
 cleanup() {
     local n pid
     for n in 1 2 3; do
+        # The master keys outlive ovs-vswitchd in the keyring: not these.
+        keyring "$n" remove 2>/dev/null || true
         for pid in "$work/hv$n/ovs-psp-agent.pid" "$work/hv$n/ovs-psp-keyd.pid" \
                    "$work/hv$n/ovs-vswitchd.pid" \
                    "$work/hv$n/ovsdb-server.pid"; do
@@ -309,6 +325,7 @@ exchange_sas() {
 collect_keys() {
     local n spi
     for n in 1 2; do
+        keyring "$n" 2>/dev/null | tr ' ' '\n' >> "$work/keys" || true
         for spi in $(vsctl "$n" --bare --columns=spi,old_spi list PSP_Rx_SA); do
             grep -qx "$n $spi" "$work/spis" 2>/dev/null && continue
             if appctl "$n" psp/rx-key "$spi" >> "$work/keys" 2>/dev/null; then

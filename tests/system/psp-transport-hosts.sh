@@ -60,8 +60,13 @@ appctl() { local n=$1; shift; on "$n" ovs-appctl --target="$work/o$n/ovs-vswitch
 ofctl() { local n=$1; shift; on "$n" ovs-ofctl "$@"; }
 
 cleanup() {
-    local n pid
+    local n pid uuid
     for n in 1 2; do
+        # The master keys outlive ovs-vswitchd in the kernel keyring
+        # (PSP:key_store=keyring): not these.
+        uuid=$(vsctl "$n" --timeout=5 get Open_vSwitch . _uuid 2>/dev/null) \
+            && "$build/tests/ovstest" test-psp-dp keyring-remove \
+                   "ovs-psp:$uuid" 2>/dev/null || true
         for pid in "$work/o$n/ovs-vswitchd.pid" "$work/o$n/ovsdb-server.pid"; do
             test -f "$pid" && kill "$(cat "$pid")" 2>/dev/null || true
         done
