@@ -61,6 +61,20 @@ on() {
 vsctl() { local n=$1; shift; on "$n" ovs-vsctl --timeout=20 --db="unix:$work/hv$n/db.sock" "$@"; }
 appctl() { local n=$1; shift; on "$n" ovs-appctl --target="$work/hv$n/ovs-vswitchd.ctl" "$@"; }
 ofctl() { local n=$1; shift; on "$n" ovs-ofctl "$@"; }
+
+# keyring N [remove]: hypervisor N's master keys, in hex, from the kernel
+# keyring key in which its ovs-vswitchd keeps them (PSP:key_store=keyring,
+# the default; named after its Open_vSwitch row); or, with "remove", that
+# key removed (it outlives ovs-vswitchd).
+keyring() {
+    local name
+    name="ovs-psp:$(vsctl "$1" --timeout=5 get Open_vSwitch . _uuid)"
+    if test "$2" = remove; then
+        "$build/tests/ovstest" test-psp-dp keyring-remove "$name"
+    else
+        "$build/tests/ovstest" test-psp-dp keyring-keys "$name"
+    fi
+}
 keyd_appctl() { local n=$1; shift; on "$n" ovs-appctl -t ovs-psp-keyd "$@"; }
 vm() { local n=$1; shift; ip netns exec "pkm-vm$n" "$@"; }
 ms() { date +%s%3N; }
@@ -80,6 +94,7 @@ check() {
 cleanup() {
     local n pid
     for n in 1 2 3 4 5 6 7; do
+        test -S "$work/hv$n/db.sock" && keyring "$n" remove >/dev/null 2>&1 || true
         for pid in ovs-psp-agent ovs-psp-keyd ovs-vswitchd ovsdb-server; do
             pid=$work/hv$n/$pid.pid
             test -f "$pid" && kill "$(cat "$pid")" 2>/dev/null || true
@@ -229,6 +244,7 @@ collect_keys() {
     local n spi
     for n in $(ls -d "$work"/hv? | sed 's/.*hv//'); do
         test -f "$work/hv$n/ovs-vswitchd.pid" || continue
+        keyring "$n" 2>/dev/null | tr ' ' '\n' >> "$work/keys" || true
         for spi in $(vsctl "$n" --bare --columns=spi,old_spi list PSP_Rx_SA 2>/dev/null); do
             grep -qx "$n $spi" "$work/spis" 2>/dev/null && continue
             if appctl "$n" psp/rx-key "$spi" >> "$work/keys" 2>/dev/null; then
