@@ -758,7 +758,7 @@ demo|check|check-dpdk)
         appctl "$n" psp/show
     done
     vsctl 2 --timeout=10 wait-until interface tun0 \
-        'statistics:psp_rx_packets>0' >/dev/null 2>&1 || true
+        'statistics:psp_rx_packets>7000' >/dev/null 2>&1 || true
     echo "--- hv3, the transit switch: its flows (the PSP packets to inner port"
     echo "    $transit_port are sampled to IPFIX without being decrypted)"
     ofctl 3 dump-flows br-tr | sed 's/ duration=[^,]*,//; s/ idle_age=[^,]*,//' | grep -v '^NXST'

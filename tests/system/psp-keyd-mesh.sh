@@ -101,7 +101,7 @@ cleanup() {
         done
     done
     for pid in tcpdump collect; do
-        test -f "$work/$pid.pid" && kill "$(cat "$work/$pid.pid")" 2>/dev/null || true
+        test -f "$work/$pid.pid" && kill $(cat "$work/$pid.pid") 2>/dev/null || true
     done
     rm -f "$work/keys"
     sleep 0.5
@@ -195,13 +195,13 @@ start_agent() {
 # TLS): no ARP on the underlay.
 add_peer() {
     local n=$1 m=$2 port=$((10 + $2))
+    on "$n" ip neigh replace "$(ul_ip "$m")" lladdr "$(ul_mac "$m")" dev br-ul
+    appctl "$n" tnl/neigh/set br-ul "$(ul_ip "$m")" "$(ul_mac "$m")" >/dev/null
     vsctl "$n" add-port br-int "psp$m" -- set interface "psp$m" type=psp \
         ofport_request=$port options:remote_ip="$(ul_ip "$m")" \
         options:key="$(assoc "$n" "$m")" options:remote_name="hv$m"
     ofctl "$n" add-flow br-int "in_port=1,ip,nw_dst=10.0.0.$m,actions=output:$port"
     ofctl "$n" add-flow br-int "in_port=$port,ip,actions=mod_dl_src:$(vm_mac "$m"),mod_dl_dst:$(vm_mac "$n"),output:1"
-    appctl "$n" tnl/neigh/set br-ul "$(ul_ip "$m")" "$(ul_mac "$m")" >/dev/null
-    on "$n" ip neigh replace "$(ul_ip "$m")" lladdr "$(ul_mac "$m")" dev br-ul
     if test -d "/run/netns" -a -e "/run/netns/pkm-vm$n"; then
         vm "$n" ip neigh replace "10.0.0.$m" lladdr "$(vm_mac "$m")" dev eth0
     fi
@@ -279,26 +279,30 @@ for name in sys.argv[2:]:
 ' "$@"
 }
 
-# pcap_check PCAP PATTERN: what the underlay carried.  Prints one line of
+# pcap_check PATTERN PCAP...: what the underlay carried.  Prints one line of
 # counts: "udp N udp_not_1000 N tcp N tcp_not_1000 N tls_ok N tls_bad N
 # other N pattern N", where a TCP stream is "tls_ok" if its bytes, in
 # sequence order, are a run of TLS records.
 pcap_check() {
-    python3 - "$1" "$2" <<'EOF'
+    python3 - "$@" <<'EOF'
 import struct, sys
-data = open(sys.argv[1], "rb").read()
-pattern = bytes.fromhex(sys.argv[2]) * 4
-magic = struct.unpack("<I", data[:4])[0]
-e = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
-linktype = struct.unpack(e + "I", data[20:24])[0]
-off = 24
+pattern = bytes.fromhex(sys.argv[1]) * 4
 c = dict(udp=0, udp_not_1000=0, tcp=0, tcp_not_1000=0, tls_ok=0,
-         tls_bad=0, other=0, pattern=0)
+         tls_bad=0, tls_unseen=0, other=0, pattern=0)
 flows = {}
-while off + 16 <= len(data):
-    _, _, incl, _ = struct.unpack(e + "IIII", data[off:off + 16])
-    pkt = data[off + 16:off + 16 + incl]
-    off += 16 + incl
+syns = {}
+def packets():
+  for name in sys.argv[2:]:
+    data = open(name, "rb").read()
+    magic = struct.unpack("<I", data[:4])[0]
+    e = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
+    linktype = struct.unpack(e + "I", data[20:24])[0]
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(e + "IIII", data[off:off + 16])
+        yield linktype, data[off + 16:off + 16 + incl]
+        off += 16 + incl
+for linktype, pkt in packets():
     if pattern in pkt:
         c["pattern"] += 1
     if linktype == 113:             # Linux cooked (SLL)
@@ -327,6 +331,8 @@ while off + 16 <= len(data):
         payload = l4[doff:]
         key = (l3[12:16], sp, l3[16:20], dp)
         f = flows.setdefault(key, {})
+        if l4[13] & 2:              # SYN: the data starts at seq + 1
+            syns[key] = (seq + 1) & 0xffffffff
         if payload:
             f[seq] = payload
     else:
@@ -334,8 +340,12 @@ while off + 16 <= len(data):
 for key, segs in flows.items():
     if not segs:
         continue
-    # The bytes in order from the first captured segment, up to a gap.
+    # The bytes in order from the first after the SYN, up to a gap (a
+    # session whose SYN or first data the capture missed is not judged).
     seqs = sorted(segs)
+    if key not in syns or seqs[0] != syns[key]:
+        c["tls_unseen"] += 1
+        continue
     stream, nxt = b"", seqs[0]
     for s in seqs:
         if s > nxt:
@@ -358,20 +368,35 @@ EOF
 
 pcap_field() { sed -n "s/.*\\b$1 \\([0-9]*\\).*/\\1/p" "$work/pcap-check"; }
 
+# The capture: each frame as it enters the bridge from a host (-Q in), in
+# two files so that the kernel keeps up: the UDP packets (PSP, tens of
+# thousands a second) cut at 400 bytes, which still holds a ping's
+# payload if it were in clear; everything else whole (keyd's TLS, for
+# the check that it is TLS).
 start_capture() {
-    ip netns exec pkm-ul tcpdump -i any -s 0 -U -w "$work/underlay.pcap" \
-        2>"$work/tcpdump.log" &
+    local f
+    ip netns exec pkm-ul tcpdump -i any -Q in -B 65536 -s 400 -U \
+        -w "$work/underlay-udp.pcap" udp 2>"$work/tcpdump-udp.log" &
     echo $! > "$work/tcpdump.pid"
-    for _ in $(seq 50); do
-        grep -q listening "$work/tcpdump.log" 2>/dev/null && return
-        sleep 0.1
+    ip netns exec pkm-ul tcpdump -i any -Q in -B 16384 -s 0 -U \
+        -w "$work/underlay-other.pcap" not udp 2>"$work/tcpdump-other.log" &
+    echo $! >> "$work/tcpdump.pid"
+    for f in udp other; do
+        for _ in $(seq 50); do
+            grep -q listening "$work/tcpdump-$f.log" 2>/dev/null && break
+            sleep 0.1
+        done
     done
 }
 stop_capture() {
+    local pid
     sleep 0.5
-    kill "$(cat "$work/tcpdump.pid")" 2>/dev/null || true
-    wait "$(cat "$work/tcpdump.pid")" 2>/dev/null || true
+    for pid in $(cat "$work/tcpdump.pid"); do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -f "$work/tcpdump.pid"
+    sed -n 's/^/    tcpdump: /; /dropped by kernel/p' "$work"/tcpdump-*.log
 }
 
 # ping_all N: vm N reaches every other VM of $hosts (one ping each).
@@ -580,13 +605,13 @@ check_mode() {
     stop_capture
     echo
     echo "=== the underlay, as captured on the bridge's ports"
-    pcap_check "$work/underlay.pcap" 5053505041594c4f41445041594c4f41 > "$work/pcap-check"
+    pcap_check 5053505041594c4f41445041594c4f41 "$work"/underlay-*.pcap > "$work/pcap-check"
     cat "$work/pcap-check"
     check "the capture holds PSP traffic ($(pcap_field udp) UDP packets)" \
         test "$(pcap_field udp)" -gt 10000
     check "every UDP packet is to port 1000" test "$(pcap_field udp_not_1000)" = 0
     check "TCP only to or from port 1000 (ovs-psp-keyd)" test "$(pcap_field tcp_not_1000)" = 0
-    check "and it is TLS ($(pcap_field tls_ok) sessions, $(pcap_field tls_bad) not TLS)" \
+    check "and it is TLS ($(pcap_field tls_ok) sessions, $(pcap_field tls_bad) not TLS, $(pcap_field tls_unseen) not seen from the start)" \
         test "$(pcap_field tls_ok)" -gt 0 -a "$(pcap_field tls_bad)" = 0
     check "nothing else (no ARP, no other protocol)" test "$(pcap_field other)" = 0
     check "none of the payload (the ping's pattern) on the wire" \
@@ -612,11 +637,11 @@ key_checks() {
         on "$n" ovsdb-client dump "unix:$work/hv$n/db.sock" > "$work/hv$n/ovsdb-dump.out"
     done
     key_search "$work/keys" "$work"/hv?/conf.db "$work"/hv?/*.log \
-        "$work"/hv?/*.out "$work/underlay.pcap" > "$work/key-search"
+        "$work"/hv?/*.out "$work/underlay-other.pcap" > "$work/key-search"
     grep -v ': 0 ' "$work/key-search" | sed "s|$work/||" || true
     check "the keys searched for were collected ($(sort -u "$work/keys" | wc -w))" \
         test "$(sort -u "$work/keys" | wc -w)" -ge 40
-    check "no key in database files, ovsdb-client dumps, logs, ovs-appctl output or the capture ($(wc -l < "$work/key-search") files)" \
+    check "no key in database files, ovsdb-client dumps, logs, ovs-appctl output or the TLS capture ($(wc -l < "$work/key-search") files)" \
         test "$(grep -vc ': 0 ' "$work/key-search")" = 0
     check "PSP_Rx_SA:sa_key and PSP:master_keys empty on every host" \
         eval '(for n in 1 2 3 4 5 6 7; do test -z "$(vsctl $n --bare --columns=sa_key list PSP_Rx_SA)" && test "$(vsctl $n get PSP . master_keys)" = "{}" || exit 1; done)'
