@@ -189,6 +189,7 @@ TESTSUITE_AT += \
 	psp/tests/psp-tunnel.at \
 	psp/tests/psp-ovsdb.at \
 	psp/tests/psp-agent.at \
+	psp/tests/psp-key-store.at \
 	psp/tests/psp-keys.at \
 	psp/tests/psp-telemetry.at
 

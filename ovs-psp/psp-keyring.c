@@ -122,12 +122,31 @@ find_key(const char *name)
                    name, 0);
 }
 
+/* Makes the keys of the user keyring possessed by this process, as
+ * setting a key's permissions requires, by linking the user keyring into
+ * the process's session keyring.  A process whose session keyring is the
+ * user's default one possesses them already; one that runs with a
+ * private session keyring (a systemd service, by default) does not. */
+static void
+possess_user_keyring(void)
+{
+    static bool done;
+
+    if (!done) {
+        syscall(SYS_keyctl, KEYCTL_LINK, KEY_SPEC_USER_KEYRING,
+                KEY_SPEC_SESSION_KEYRING);
+        done = true;
+    }
+}
+
 int
 psp_keyring_store(const char *name, const struct psp_mkeys_state *st)
 {
     uint8_t payload[PAYLOAD_LEN];
     long serial;
     int error = 0;
+
+    possess_user_keyring();
 
     /* add_key() replaces the payload of the user keyring's key of that
      * type and description, if there is one.  Its permissions are set

@@ -295,7 +295,10 @@ keyring_load(struct psp_mkeys_state *st)
     char *name = keyring_name();
     int error = name ? psp_keyring_load(name, st) : ENOKEY;
 
-    if (error && error != ENOKEY) {
+    /* A keyring that cannot be used at all (ENOSYS, EPERM, EACCES) is
+     * said once, by keyring_store(). */
+    if (error == EINVAL || (error && error != ENOKEY && error != ENOSYS
+                            && error != EPERM && error != EACCES)) {
         VLOG_WARN("PSP: cannot read the master keys from kernel keyring key "
                   "\"%s\" (%s)", name,
                   error == EINVAL ? "not a PSP master key state"

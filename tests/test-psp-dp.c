@@ -24,9 +24,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <linux/keyctl.h>
+#endif
 
 #include "command-line.h"
 #include "csum.h"
@@ -1144,9 +1150,28 @@ test_dp_keyring_remove(struct ovs_cmdl_context *ctx)
     }
 }
 
+/* keyring-session COMMAND [ARG...]: runs COMMAND with a session keyring of
+ * its own, which does not link the user keyring, as systemd runs services
+ * (KeyringMode=private). */
+static void
+test_dp_keyring_session(struct ovs_cmdl_context *ctx)
+{
+#ifdef KEYCTL_JOIN_SESSION_KEYRING
+    if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
+        ovs_fatal(errno, "KEYCTL_JOIN_SESSION_KEYRING");
+    }
+    execvp(ctx->argv[1], &ctx->argv[1]);
+    ovs_fatal(errno, "%s", ctx->argv[1]);
+#else
+    ovs_fatal(0, "%s: no kernel keyring", ctx->argv[1]);
+#endif
+}
+
 static const struct ovs_cmdl_command commands[] = {
     {"keyring-keys", "NAME", 1, 1, test_dp_keyring_keys, OVS_RO},
     {"keyring-remove", "NAME", 1, 1, test_dp_keyring_remove, OVS_RO},
+    {"keyring-session", "COMMAND [ARG...]", 1, INT_MAX,
+     test_dp_keyring_session, OVS_RO},
     {"key-hygiene", NULL, 0, 0, test_dp_key_hygiene, OVS_RO},
     {"iv", NULL, 0, 0, test_dp_iv, OVS_RO},
     {"counters", NULL, 0, 0, test_dp_counters, OVS_RO},
