@@ -579,6 +579,11 @@ session_reply(struct keyd_peer *peer, const struct jsonrpc_msg *msg)
                             name ? json_string(name) : "(no reason)",
                             details ? ": " : "",
                             details ? json_string(details) : "");
+        /* The refused hello or install is not sent again on this session
+         * (hello_sent, rx_sent): start a new one, after the session's
+         * backoff, so that a peer that did not know this host yet (it was
+         * configured later) or that failed to install gets them again. */
+        jsonrpc_session_force_reconnect(peer->session);
         return;
     }
     if (msg->type != JSONRPC_REPLY || !r || r->type != JSON_OBJECT) {

@@ -30,8 +30,8 @@
 #           shows the counters and the capture of the underlay, cleans up
 #   check   the same with assertions (the system test), then continuous TCP
 #           while ovs-psp-agent rotates the master keys of both hypervisors
-#           and a control plane re-keys through OVSDB, then a search for the
-#           keys in everything an operator can read; exit 1 on failure
+#           and ovs-psp-keyd re-keys, then a search for the keys in
+#           everything an operator can read; exit 1 on failure
 #   check-dpdk  the first part of check (traffic, capture, counters, the
 #           transit switch) with DPDK: hv1's and hv2's underlay ports are
 #           DPDK net_af_packet devices on their veths, polled by PMD
@@ -44,6 +44,9 @@
 #           dropped and counted, no sanitizer report (run it on a
 #           sanitizer build)
 #   bench   TCP throughput VM to VM over plain forwarding, Geneve and PSP
+# With PSP, ovs-psp-keyd on each hypervisor exchanges the keys over mutual
+# TLS (certificates from ovs-pki, CN=hv1 and hv2; psp0's
+# options:remote_name names the peer's).
 # Run as root.  Needs iproute2, tcpdump, ethtool, python3 (and iperf3 for
 # bench).  PSP_HOSTS_TUNNEL=geneve runs demo or check over Geneve instead,
 # to see the checks fail on a tunnel that does not encrypt.
@@ -99,13 +102,14 @@ cleanup() {
     for n in 1 2 3; do
         # The master keys outlive ovs-vswitchd in the keyring: not these.
         keyring "$n" remove 2>/dev/null || true
-        for pid in "$work/hv$n/ovs-psp-agent.pid" "$work/hv$n/ovs-vswitchd.pid" \
+        for pid in "$work/hv$n/ovs-psp-agent.pid" "$work/hv$n/ovs-psp-keyd.pid" \
+                   "$work/hv$n/ovs-vswitchd.pid" \
                    "$work/hv$n/ovsdb-server.pid"; do
             test -f "$pid" && kill "$(cat "$pid")" 2>/dev/null || true
         done
     done
     test -f "$work/tcpdump.pid" && kill "$(cat "$work/tcpdump.pid")" 2>/dev/null || true
-    test -f "$work/cp.pid" && kill "$(cat "$work/cp.pid")" 2>/dev/null || true
+    test -f "$work/collect.pid" && kill "$(cat "$work/collect.pid")" 2>/dev/null || true
     rm -f "$work/keys"
     sleep 0.5
     # What else runs in the transit namespace (the IPFIX collector).
@@ -228,6 +232,8 @@ configure() {
     fi
     on "$n" ip addr add "192.168.100.$n/24" dev br-ul
     on "$n" ip link set br-ul up
+    # ovs-psp-keyd's TLS goes through the kernel: no ARP on the underlay.
+    on "$n" ip neigh replace "192.168.100.$o" lladdr "$(ul_mac "$o")" dev br-ul
     if test "$tun" = plain; then
         # The VMs share the underlay's L2: OVS forwards, nothing else.
         vsctl "$n" add-port br-ul "vm${n}p"
@@ -241,34 +247,92 @@ configure() {
                     options:key=7
     # PSP: crypt offset 6 leaves the inner IPv4 header and L4 ports in
     # clear (authenticated) for the transit switch's telemetry.
-    test "$tun" = psp && vsctl "$n" set interface tun0 options:crypt_offset=6
+    # ovs-psp-keyd exchanges the keys with the host whose certificate
+    # names it hv$o.
+    test "$tun" = psp && vsctl "$n" set interface tun0 options:crypt_offset=6 \
+        options:remote_name="hv$o"
     ofctl "$n" del-flows br-int
     ofctl "$n" add-flow br-int in_port=1,ip,actions=output:2
     ofctl "$n" add-flow br-int "in_port=2,tun_id=7,ip,actions=mod_dl_src:$(vm_mac "$o"),mod_dl_dst:$(vm_mac "$n"),output:1"
     appctl "$n" tnl/neigh/set br-ul "192.168.100.$o" "$(ul_mac "$o")" >/dev/null
 }
 
-# The control plane's job, through OVSDB: each side allocates a receive SPI
-# for the other (ovs-vswitchd fills in the SPI and its key), and hands them
-# over; the other installs them as its transmit SA.
-exchange_sas() {
-    local n o rx spi key
+# keyd_appctl N CMD...: ovs-appctl to hypervisor N's ovs-psp-keyd.
+keyd_appctl() { local n=$1; shift; on "$n" ovs-appctl -t ovs-psp-keyd "$@"; }
+
+# make_pki: a CA, and for each hypervisor a certificate with CN=hvN
+# (ovs-pki), configured in its Open_vSwitch row for ovs-psp-keyd.
+make_pki() {
+    local n
+    ovs-pki --dir="$work/pki" init >"$work/pki.log" 2>&1
     for n in 1 2; do
-        o=$(other "$n")
-        rx=$(vsctl "$n" create PSP_Rx_SA peer="192.168.100.$o" association=7 \
-                 version=1)
-        vsctl "$n" --timeout=10 wait-until PSP_Rx_SA "$rx" status:state=active
-        spi=$(vsctl "$n" get PSP_Rx_SA "$rx" spi)
-        key=$(vsctl "$n" get PSP_Rx_SA "$rx" sa_key | tr -d '"')
-        echo "$key" >> "$work/keys"
-        vsctl "$o" create PSP_Tx_SA remote="192.168.100.$n" association=7 \
-            spi="$spi" version=1 sa_key="$key" > "$work/tx$o"
-        vsctl "$o" --timeout=10 wait-until PSP_Tx_SA "$(cat "$work/tx$o")" \
-            status:state=applied
-        echo "hv$n allocated SPI $spi for hv$o (PSP_Rx_SA); hv$o installed" \
-             "it (PSP_Tx_SA)"
+        (cd "$work/hv$n" && ovs-pki --dir="$work/pki" -u req+sign "hv$n" switch) \
+            >>"$work/pki.log" 2>&1
     done
-    unset key
+}
+
+# start_keyd N: ovs-psp-keyd on hypervisor N, listening on TCP port 1000
+# of its namespace, talking to ovs-vswitchd over its control socket.
+start_keyd() {
+    local n=$1 d=$work/hv$1
+    vsctl "$n" set Open_vSwitch . other_config:private_key="$d/hv$n-privkey.pem" \
+        other_config:certificate="$d/hv$n-cert.pem" \
+        other_config:ca_cert="$work/pki/switchca/cacert.pem"
+    on "$n" ovs-psp-keyd --detach --no-chdir --pidfile --log-file \
+        -vconsole:off --vswitchd="$d/ovs-vswitchd.ctl" "unix:$d/db.sock"
+}
+
+# keyd_up N [SECONDS]: waits until hypervisor N's ovs-psp-keyd says every
+# peer is "up" (its SPIs installed by the peer, the peer's installed here).
+keyd_up() {
+    local n=$1 i
+    for i in $(seq $((${2:-10} * 10))); do
+        keyd_appctl "$n" keyd/show 2>/dev/null > "$work/hv$n/keyd-show.tmp" || true
+        if grep -q '^peer ' "$work/hv$n/keyd-show.tmp" \
+           && ! grep '^peer ' "$work/hv$n/keyd-show.tmp" | grep -qv ': up$'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# The key exchange: ovs-psp-keyd on each side creates a PSP_Rx_SA row for
+# the other (publish_key=false: ovs-vswitchd keeps the key), reads its key
+# over ovs-vswitchd's control socket and sends SPI and key over mutual TLS
+# to the other's ovs-psp-keyd, which installs them as its transmit SA.
+exchange_sas() {
+    local n
+    make_pki
+    for n in 1 2; do
+        start_keyd "$n"
+    done
+    for n in 1 2; do
+        if ! keyd_up "$n" 20; then
+            echo "psp-hosts: hv$n's ovs-psp-keyd is not up:" >&2
+            keyd_appctl "$n" keyd/show >&2 || true
+            return 1
+        fi
+    done
+    keyd_appctl 1 keyd/show | sed 's/^/    /'
+    collect_keys
+}
+
+# collect_keys: notes in $work/keys the key of every receive SPI (spi and
+# old_spi of each PSP_Rx_SA row) of both hypervisors, read with the
+# root-only psp/rx-key, for key_search.  The other side's transmit keys
+# are the same keys.
+collect_keys() {
+    local n spi
+    for n in 1 2; do
+        keyring "$n" 2>/dev/null | tr ' ' '\n' >> "$work/keys" || true
+        for spi in $(vsctl "$n" --bare --columns=spi,old_spi list PSP_Rx_SA); do
+            grep -qx "$n $spi" "$work/spis" 2>/dev/null && continue
+            if appctl "$n" psp/rx-key "$spi" >> "$work/keys" 2>/dev/null; then
+                echo "$n $spi" >> "$work/spis"
+            fi
+        done
+    done
 }
 
 setup() {
@@ -375,31 +439,13 @@ start_agent() {
         --detach --no-chdir -vconsole:off
 }
 
-# rekey_loop: the control plane while the keys rotate.  Re-keys, through
-# OVSDB, each receive SA that a rotation marked "rekey": clearing its SPI
-# gets a new SPI and key from the active generation, which go to the peer's
-# transmit SA.  Notes every key it sees in $work/keys, for key_search.
-rekey_loop() {
-    local n o rx spi key
-    while ! test -f "$work/cp.stop"; do
-        for n in 1 2; do
-            o=$(other "$n")
-            keyring "$n" | tr ' ' '\n' >> "$work/keys"
-            for rx in $(vsctl "$n" --bare --columns=_uuid find PSP_Rx_SA \
-                            status:state=rekey); do
-                vsctl "$n" clear PSP_Rx_SA "$rx" spi
-                vsctl "$n" --timeout=5 wait-until PSP_Rx_SA "$rx" \
-                    status:state=active
-                spi=$(vsctl "$n" get PSP_Rx_SA "$rx" spi)
-                key=$(vsctl "$n" get PSP_Rx_SA "$rx" sa_key | tr -d '"')
-                echo "$key" >> "$work/keys"
-                vsctl "$o" set PSP_Tx_SA "$(cat "$work/tx$o")" spi="$spi" \
-                    sa_key="$key"
-                echo "$(date +%T.%N | cut -c1-12) hv$n re-keyed: new SPI" \
-                     "$spi, installed on hv$o"
-            done
-        done
-        sleep 0.2
+# collect_loop: while the keys rotate, collects the key of each new SPI
+# (collect_keys) until $work/collect.stop exists.  It only reads: the
+# re-keying is ovs-psp-keyd's.
+collect_loop() {
+    while ! test -f "$work/collect.stop"; do
+        collect_keys
+        sleep 0.3
     done
 }
 
@@ -464,24 +510,31 @@ for name in args[1:]:
 }
 
 # rotation_checks: continuous TCP from vm1 to vm2 while ovs-psp-agent
-# rotates both hypervisors' master keys every 3 seconds and rekey_loop
+# rotates both hypervisors' master keys every 3 seconds and ovs-psp-keyd
 # re-keys the SAs each rotation marks.
 rotation_checks() {
     local n secs=16
     echo
     echo "=== rotations: ovs-psp-agent on both hypervisors (interval 3 s),"
-    echo "    re-keys through OVSDB, TCP vm1 -> vm2 for $secs s"
+    echo "    ovs-psp-keyd re-keys, TCP vm1 -> vm2 for $secs s"
     for n in 1 2; do
         vsctl "$n" set PSP . rotation_policy:interval=3
         start_agent "$n"
     done
-    rekey_loop > "$work/rekeys.log" 2>&1 &
-    echo $! > "$work/cp.pid"
+    collect_loop > "$work/collect.log" 2>&1 &
+    echo $! > "$work/collect.pid"
     tcp_stream $secs | tee "$work/stream"
-    touch "$work/cp.stop"
-    wait "$(cat "$work/cp.pid")" || true
-    rm -f "$work/cp.pid"
-    cat "$work/rekeys.log"
+    # The last rotation's re-keys complete.
+    sleep 1
+    touch "$work/collect.stop"
+    wait "$(cat "$work/collect.pid")" || true
+    rm -f "$work/collect.pid"
+    collect_keys
+    for n in 1 2; do
+        echo "--- hv$n: ovs-psp-keyd's re-keys"
+        grep -h 're-keying\|installed' "$work/hv$n/ovs-psp-keyd.log" \
+            | sed 's/^\([^|]*\)|[^|]*|[^|]*|[^|]*|/\1 /' | tail -8
+    done
     for n in 1 2; do
         echo "--- hv$n: ovs-appctl -t ovs-psp-agent psp-agent/show"
         on "$n" ovs-appctl --target="$work/hv$n/ovs-psp-agent.ctl" \
@@ -502,17 +555,41 @@ rotation_checks() {
     check "no send blocked over 1 s ($(stream_field sent 3) s)" \
         python3 -c "import sys; sys.exit(float('$(stream_field sent 3)') >= 1.0)"
     for n in 1 2; do
-        local rot rekeys
+        local rot rekeys spis stale o
+        o=$(other "$n")
         rot=$(vsctl "$n" get PSP . status:rotations | tr -d '"')
-        rekeys=$(grep -c "hv$n re-keyed" "$work/rekeys.log" || true)
+        rekeys=$(grep -c "re-keying SPI" "$work/hv$n/ovs-psp-keyd.log" || true)
+        spis=$(grep -c "^$n " "$work/spis" || true)
         check "hv$n rotated at least 3 times ($rot)" test "$rot" -ge 3
-        check "hv$n's receive SA was re-keyed after each rotation ($rekeys)" \
-            test "$rekeys" -ge 3
+        # Each rotation marks the receive SA "rekey", and ovs-psp-keyd
+        # re-keys it at once: as many re-keys as rotations (the first
+        # rotation may have come before the SA existed).
+        check "hv$n's receive SA was re-keyed by ovs-psp-keyd after each rotation ($rekeys re-keys, $rot rotations)" \
+            test "$rekeys" -ge 3 -a "$rekeys" -ge $((rot - 1))
+        check "hv$n's receive SPI changed with each re-key ($spis SPIs seen)" \
+            test "$spis" -gt "$rekeys" -o "$spis" -ge 4
+        stale=$(vsctl "$n" --bare --columns=_uuid find PSP_Rx_SA \
+                    status:state=stale | wc -w)
+        check "hv$n: nothing stale (no stale PSP_Rx_SA, no stale re-key, no stale SA)" \
+            eval "test $stale = 0 && ! grep -q '(stale)' '$work/hv$n/ovs-psp-keyd.log' && ! appctl $n psp/show | grep -q ' stale'"
         check "hv$n: no PSP drops (no stale SPI, no failed tag)" \
             eval "! appctl $n psp/show | grep -q '^  drops'"
         check "hv$n: the agent never had to force a rotation" \
-            eval "! grep -q forcing '$work/hv$n/ovs-psp-agent.log'"
+            eval "! grep -qi forc '$work/hv$n/ovs-psp-agent.log'"
+        check "hv$n: ovs-psp-keyd says its peer is up" keyd_up "$n" 5
+        check "hv$n: its transmit SPI is hv$o's current receive SPI" \
+            tx_matches "$n" "$o"
     done
+    echo "--- hv1: ovs-appctl -t ovs-psp-keyd keyd/show"
+    keyd_appctl 1 keyd/show
+}
+
+# tx_matches N O: hypervisor N's transmit SA to O has O's receive SPI.
+tx_matches() {
+    local spi
+    spi=$(vsctl "$2" --bare --columns=spi list PSP_Rx_SA | head -1)
+    test -n "$spi" && appctl "$1" psp/show \
+        | grep -q "remote=192.168.100.$2 .*spi=$(printf 0x%08x "$spi")"
 }
 
 # key_checks: no key in the database files, logs, and what ovs-appctl shows
@@ -521,8 +598,10 @@ rotation_checks() {
 key_checks() {
     local n f
     echo
-    echo "=== keys: $(sort -u "$work/keys" | wc -w) master and SA keys seen;"
-    echo "    searched for in hex and binary"
+    collect_keys
+    echo "=== keys: $(sort -u "$work/keys" | wc -w) SA keys (psp/rx-key of each"
+    echo "    receive SPI used, the peers' transmit keys); searched for in hex"
+    echo "    and binary"
     for n in 1 2; do
         appctl "$n" dpctl/dump-flows -m > "$work/hv$n/dump-flows.out"
         appctl "$n" ofproto/trace br-int \
@@ -531,14 +610,25 @@ key_checks() {
         appctl "$n" coverage/show > "$work/hv$n/coverage.out"
         appctl "$n" psp/show > "$work/hv$n/psp-show.out"
         appctl "$n" memory/show > "$work/hv$n/memory.out"
+        on "$n" ovsdb-client dump "unix:$work/hv$n/db.sock" \
+            > "$work/hv$n/ovsdb-dump.out"
+        keyd_appctl "$n" keyd/show > "$work/hv$n/keyd-show.out" 2>&1 || true
     done
     key_search "$work/keys" "$work"/hv?/conf.db "$work"/hv?/*.log \
         "$work"/hv?/*.out > "$work/key-search"
     sed "s|$work/||" "$work/key-search"
     check "the trace shows the PSP encapsulation it searched" \
         grep -q 'tnl_push.*psp' "$work/hv1/trace.out"
-    check "no key in database files, logs or ovs-appctl output" \
+    check "the keys searched for were collected ($(sort -u "$work/keys" | wc -w))" \
+        test "$(sort -u "$work/keys" | wc -w)" -ge 8
+    check "no key in database files, ovsdb-client dump, logs or ovs-appctl output" \
         test "$(grep -vc ': 0 ' "$work/key-search")" = 0
+    for n in 1 2; do
+        check "hv$n: PSP_Rx_SA's sa_key is empty in every row" \
+            test -z "$(vsctl "$n" --bare --columns=sa_key list PSP_Rx_SA)"
+        check "hv$n: PSP's master_keys is empty (key_store $(vsctl "$n" get PSP . status:key_store 2>/dev/null | tr -d '"'))" \
+            test "$(vsctl "$n" get PSP . master_keys)" = "{}"
+    done
     # The agents stop rotating first, so that the dump does not catch keys
     # on their way to the database.
     for n in 1 2; do
@@ -569,6 +659,19 @@ key_checks() {
         grep -q ': 0 (hex 0, binary 0)' "$work/core-keys"
     check "nor any 8-byte piece of a key" \
         test "$(cat "$work/core-pieces")" = 0
+    # ovs-psp-keyd holds the transmit keys it installed, and passes keys
+    # through its TLS sessions.
+    gcore -o "$work/keyd-core" "$(cat "$work/hv1/ovs-psp-keyd.pid")" \
+        >/dev/null 2>&1 || true
+    f=$(ls "$work"/keyd-core.* 2>/dev/null | head -1)
+    : > "$work/keyd-core-keys"
+    if test -n "$f"; then
+        key_search "$work/keys" "$f" > "$work/keyd-core-keys"
+        echo "--- in a core dump of hv1's ovs-psp-keyd: $(sed 's/.*: //' "$work/keyd-core-keys")"
+        rm -f "$f"
+    fi
+    check "a core dump of ovs-psp-keyd holds no key, in hex or binary" \
+        grep -q ': 0 (hex 0, binary 0)' "$work/keyd-core-keys"
     rm -f "$work/keys"
 }
 
@@ -655,7 +758,7 @@ demo|check|check-dpdk)
         appctl "$n" psp/show
     done
     vsctl 2 --timeout=10 wait-until interface tun0 \
-        'statistics:psp_rx_packets>0' >/dev/null 2>&1 || true
+        'statistics:psp_rx_packets>7000' >/dev/null 2>&1 || true
     echo "--- hv3, the transit switch: its flows (the PSP packets to inner port"
     echo "    $transit_port are sampled to IPFIX without being decrypted)"
     ofctl 3 dump-flows br-tr | sed 's/ duration=[^,]*,//; s/ idle_age=[^,]*,//' | grep -v '^NXST'
@@ -670,15 +773,21 @@ demo|check|check-dpdk)
     echo
     echo "=== the underlay, as captured on hv2's veth"
     total=$(tcpdump -nn -r "$work/underlay.pcap" 2>/dev/null | wc -l)
+    # ovs-psp-keyd's TLS sessions run on TCP port 1000: not PSP, and
+    # counted apart.
     other_pkts=$(tcpdump -nn -r "$work/underlay.pcap" \
-                     'not (udp dst port 1000)' 2>/dev/null | wc -l)
+                     'not (udp dst port 1000) and not (tcp port 1000)' \
+                     2>/dev/null | wc -l)
+    keyd_pkts=$(tcpdump -nn -r "$work/underlay.pcap" 'tcp port 1000' \
+                    2>/dev/null | wc -l)
     leaks=$(payload_leaks "$work/underlay.pcap" "$work/data")
     tcpdump -nn -r "$work/underlay.pcap" -c 4 2>/dev/null
     echo "--- one packet in full: UDP to port 1000; the PSP header (next"
     echo "    header, crypt offset, version, SPI, IV) and then only ciphertext"
     tcpdump -nn -X -r "$work/underlay.pcap" -c 1 'greater 1000' 2>/dev/null \
         | head -12
-    echo "--- $total packets captured, $other_pkts not to UDP port 1000;" \
+    echo "--- $total packets captured, $keyd_pkts of ovs-psp-keyd's TLS (TCP port 1000),"
+    echo "    $other_pkts neither those nor to UDP port 1000;" \
          "$leaks of the sent data's 32-byte samples found in the capture"
     if test "$mode" != demo; then
         echo
@@ -689,7 +798,7 @@ demo|check|check-dpdk)
         }
         check "10 MB over TCP arrive intact (size and SHA-256)" sums_match
         check "the capture holds traffic ($total packets)" test "$total" -gt 7000
-        check "every packet on the underlay is UDP to port 1000" \
+        check "every packet on the underlay is UDP to port 1000 (or keyd's TLS on TCP port 1000)" \
             test "$other_pkts" = 0
         check "none of the payload is on the wire" test "$leaks" = 0
         dropped() {
@@ -758,7 +867,8 @@ check-bigmtu)
     appctl 1 psp/show | sed -n '/^counters/,/^ports/p' | grep -v '^ports' \
         || true
     other_pkts=$(tcpdump -nn -r "$work/underlay.pcap" \
-                     'not (udp dst port 1000)' 2>/dev/null | wc -l)
+                     'not (udp dst port 1000) and not (tcp port 1000)' \
+                     2>/dev/null | wc -l)
     echo
     echo "=== checks"
     alive() {
