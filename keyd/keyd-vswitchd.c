@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "keyd.h"
 
@@ -42,7 +43,8 @@ VLOG_DEFINE_THIS_MODULE(keyd_vswitchd);
 
 static char *target;            /* As given: a name or a socket path. */
 static struct jsonrpc *client;
-static pid_t vswitchd_pid;      /* Last seen, or 0. */
+static pid_t vswitchd_pid;      /* Last seen, or 0 (for a socket path:
+                                 * its inode number). */
 static long long int next_check;
 
 void
@@ -60,6 +62,13 @@ socket_path(pid_t *pidp)
 {
     *pidp = 0;
     if (target[0] == '/') {
+        /* A socket named by its path: a restarted ovs-vswitchd makes a new
+         * socket there, so its inode stands for the pid. */
+        struct stat st;
+        if (stat(target, &st)) {
+            return NULL;
+        }
+        *pidp = st.st_ino;
         return xstrdup(target);
     }
 
@@ -108,7 +117,7 @@ keyd_vswitchd_run(void)
     long long int now = time_msec();
     pid_t pid;
 
-    if (now < next_check || target[0] == '/') {
+    if (now < next_check) {
         return false;
     }
     next_check = now + 1000;
@@ -118,8 +127,9 @@ keyd_vswitchd_run(void)
     if (pid && pid != vswitchd_pid) {
         bool restarted = vswitchd_pid != 0;
         if (!connect_vswitchd()) {
-            VLOG_INFO("%s ovs-vswitchd (pid %ld)",
+            VLOG_INFO("%s ovs-vswitchd (%s %ld)",
                       restarted ? "reconnected to restarted" : "connected to",
+                      target[0] == '/' ? "socket inode" : "pid",
                       (long int) pid);
             return true;
         }
