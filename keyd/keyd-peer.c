@@ -480,6 +480,7 @@ conns_run(void)
             if (!msg) {
                 break;
             }
+            conn->named = true;     /* Only TLS with a name gets here. */
             conn_handle(conn, msg);
             jsonrpc_msg_destroy(msg);
         }

@@ -30,6 +30,7 @@
 #include "keyd.h"
 
 #include "daemon.h"
+#include "hash.h"
 #include "dirs.h"
 #include "jsonrpc.h"
 #include "openvswitch/dynamic-string.h"
@@ -43,8 +44,8 @@ VLOG_DEFINE_THIS_MODULE(keyd_vswitchd);
 
 static char *target;            /* As given: a name or a socket path. */
 static struct jsonrpc *client;
-static pid_t vswitchd_pid;      /* Last seen, or 0 (for a socket path:
-                                 * its inode number). */
+static uint64_t seen_id;        /* ovs-vswitchd last seen, or 0. */
+static bool reconnected;        /* A command had to connect again. */
 static long long int next_check;
 
 void
@@ -56,19 +57,21 @@ keyd_vswitchd_init(const char *target_)
 
 /* The socket of 'target': itself if it is a path, else the one of the
  * daemon whose pidfile is in the run directory (as ovs-appctl finds it).
- * Stores its pid, or 0, in '*pidp'. */
+ * Stores in '*idp' what tells this ovs-vswitchd from a restarted one (0 if
+ * there is none): its pid, or for a socket named by its path, which a
+ * restarted ovs-vswitchd makes anew, the socket's inode and change time
+ * (an inode number alone may be reused at once). */
 static char *
-socket_path(pid_t *pidp)
+socket_path(uint64_t *idp)
 {
-    *pidp = 0;
+    *idp = 0;
     if (target[0] == '/') {
-        /* A socket named by its path: a restarted ovs-vswitchd makes a new
-         * socket there, so its inode stands for the pid. */
         struct stat st;
         if (stat(target, &st)) {
             return NULL;
         }
-        *pidp = st.st_ino;
+        *idp = hash_3words(st.st_ino, st.st_ctim.tv_sec,
+                           st.st_ctim.tv_nsec) | 1;
         return xstrdup(target);
     }
 
@@ -78,7 +81,7 @@ socket_path(pid_t *pidp)
     if (pid <= 0) {
         return NULL;
     }
-    *pidp = pid;
+    *idp = pid;
     return xasprintf("%s/%s.%ld.ctl", ovs_rundir(), target, (long int) pid);
 }
 
@@ -94,8 +97,8 @@ disconnect(void)
 static int
 connect_vswitchd(void)
 {
-    pid_t pid;
-    char *path = socket_path(&pid);
+    uint64_t id;
+    char *path = socket_path(&id);
 
     if (!path) {
         return ENOENT;
@@ -103,34 +106,33 @@ connect_vswitchd(void)
     disconnect();
     int error = unixctl_client_create(path, &client);
     free(path);
-    if (!error) {
-        vswitchd_pid = pid;
-    }
     return error;
 }
 
 /* Returns true if ovs-vswitchd has (re)started since the last call: its
- * transmit SAs must then be installed again.  Checks once a second. */
+ * transmit SAs must then be installed again.  Checks once a second, and
+ * whenever a command found the connection broken. */
 bool
 keyd_vswitchd_run(void)
 {
     long long int now = time_msec();
-    pid_t pid;
+    uint64_t id;
 
-    if (now < next_check) {
+    if (now < next_check && !reconnected) {
         return false;
     }
     next_check = now + 1000;
 
-    char *path = socket_path(&pid);
+    char *path = socket_path(&id);
     free(path);
-    if (pid && pid != vswitchd_pid) {
-        bool restarted = vswitchd_pid != 0;
+    if (id && (id != seen_id || reconnected)) {
+        bool restarted = seen_id != 0;
         if (!connect_vswitchd()) {
-            VLOG_INFO("%s ovs-vswitchd (%s %ld)",
+            VLOG_INFO("%s ovs-vswitchd (%s %"PRIu64")",
                       restarted ? "reconnected to restarted" : "connected to",
-                      target[0] == '/' ? "socket inode" : "pid",
-                      (long int) pid);
+                      target[0] == '/' ? "socket" : "pid", id);
+            seen_id = id;
+            reconnected = false;
             return true;
         }
     }
@@ -158,7 +160,10 @@ transact(const char *cmd, int argc, char *argv[], char **resultp,
         if (!error) {
             break;
         }
+        /* ovs-vswitchd went away, perhaps to restart: once it is back,
+         * keyd_vswitchd_run() has the transmit SAs installed again. */
         disconnect();
+        reconnected = true;
     }
     if (error) {
         if (errorp) {
