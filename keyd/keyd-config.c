@@ -254,6 +254,20 @@ config_add(const char *address_s, uint64_t assoc, int version,
     }
     free(cert_name);
 
+    /* ovs-vswitchd has one transmit SA per address and association:
+     * one version only. */
+    for (int v = 0; v < 4; v++) {
+        struct keyd_assoc *other = (v != version
+                                    ? keyd_assoc_find(peer, assoc, v)
+                                    : NULL);
+        if (other && other->seen) {
+            keyd_peer_set_error(peer, "%s: association %"PRIu64" is "
+                                "configured with versions %d and %d; "
+                                "keeping %d", what, assoc, v, version, v);
+            return;
+        }
+    }
+
     struct keyd_assoc *a = keyd_assoc_find(peer, assoc, version);
     if (!a) {
         a = xzalloc(sizeof *a);
@@ -280,7 +294,8 @@ config_interfaces(struct ovsdb_idl *idl, int port)
         int version = smap_get_int(&iface->options, "psp_version", 0);
 
         if (!remote_ip || !strcmp(remote_ip, "flow")
-            || !str_to_ullong(key, 0, &assoc)
+            || key[0] == '-' || !str_to_ullong(key, 0, &assoc)
+            || assoc > INT64_MAX
             || !psp_version_is_valid(version)) {
             /* Names no single peer and association: PSP_Peer does. */
             continue;
@@ -320,7 +335,6 @@ config_psp_peers(struct ovsdb_idl *idl, int port)
 static void
 config_ca(const char *ca_cert)
 {
-    static char *configured;
     static char *written;       /* Contents of the bundle last written. */
     struct ds bundle = DS_EMPTY_INITIALIZER;
     struct keyd_peer *peer;
@@ -375,10 +389,11 @@ config_ca(const char *ca_cert)
     }
     ds_destroy(&bundle);
 
-    if (file && !nullable_string_is_equal(file, configured)) {
+    if (file) {
+        /* stream-ssl loads the file again if its name or its modification
+         * time changed: a CA rotated in place, or a pinned certificate
+         * added or removed, takes effect for the next sessions. */
         stream_ssl_set_ca_cert_file(file, false);
-        free(configured);
-        configured = xstrdup(file);
     }
     free(file);
 }

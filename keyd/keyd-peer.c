@@ -52,9 +52,14 @@ struct keyd_conn {
     struct ovs_list node;       /* In 'conns'. */
     struct jsonrpc_session *session;
     bool named;                 /* TLS completed, with a peer name. */
+    bool unknown;               /* Its name is no peer's: to be closed. */
     bool hello;                 /* Got a valid hello. */
     uint64_t instance;          /* The peer's, from its hello. */
 };
+
+/* Sessions accepted at most at once: past it, connections wait in the
+ * listen queue. */
+#define KEYD_MAX_INCOMING 1024
 
 static struct pstream *listener;
 static struct ovs_list conns = OVS_LIST_INITIALIZER(&conns);
@@ -353,7 +358,8 @@ handle_install(struct keyd_conn *conn, const struct jsonrpc_msg *request,
         psp_secure_free(old_key, KEYD_MAX_KEY_LEN);
     }
     if (old_spi != spi) {
-        VLOG_INFO("peer %s association %"PRIu64" version %"PRIu64": "
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(60, 60);
+        VLOG_INFO_RL(&rl, "peer %s association %"PRIu64" version %"PRIu64": "
                   "transmit SPI %#"PRIx32" installed", peer->address, assoc,
                   version, (uint32_t) spi);
     }
@@ -429,6 +435,7 @@ conn_handle(struct keyd_conn *conn, const struct jsonrpc_msg *msg)
                                   n > 1 ? " alone" : "");
         send_error(conn->session, msg, NULL, KEYD_R_UNKNOWN_PEER, details);
         free(details);
+        conn->unknown = true;       /* Closed once the reply is sent. */
         return;
     }
 
@@ -449,7 +456,7 @@ conns_run(void)
 {
     struct keyd_conn *conn;
 
-    if (listener) {
+    if (listener && ovs_list_size(&conns) < KEYD_MAX_INCOMING) {
         for (int i = 0; i < 50; i++) {
             struct stream *stream;
             int error = pstream_accept(listener, &stream);
@@ -465,6 +472,10 @@ conns_run(void)
             conn = xzalloc(sizeof *conn);
             conn->session = jsonrpc_session_open_unreliably(
                 jsonrpc_open(stream), DSCP_DEFAULT);
+            /* A peer that does not read its replies is dropped, not
+             * buffered for. */
+            jsonrpc_session_set_backlog_threshold(conn->session, 1000,
+                                                  1024 * 1024);
             ovs_list_push_back(&conns, &conn->node);
         }
     }
@@ -483,6 +494,13 @@ conns_run(void)
             conn->named = true;     /* Only TLS with a name gets here. */
             conn_handle(conn, msg);
             jsonrpc_msg_destroy(msg);
+        }
+        if (conn->unknown && conn->session
+            && !jsonrpc_session_get_backlog(conn->session)) {
+            jsonrpc_session_close(conn->session);
+            ovs_list_remove(&conn->node);
+            free(conn);
+            continue;
         }
         if (!jsonrpc_session_is_alive(conn->session)) {
             if (!conn->named) {
@@ -599,6 +617,7 @@ session_reply(struct keyd_peer *peer, const struct jsonrpc_msg *msg)
         } else {
             keyd_peer_set_error(peer, "the peer chose protocol %"PRIu64,
                                 protocol);
+            jsonrpc_session_force_reconnect(peer->session);
         }
     } else if (get_uint(r, "association", INT64_MAX, &assoc)
                && get_uint(r, "version", 3, &version)

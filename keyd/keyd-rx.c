@@ -86,8 +86,11 @@ rx_row_update(struct keyd_assoc *a, const struct ovsrec_psp_rx_sa *row)
     bool marked = !strcmp(state, "rekey") || !strcmp(state, "stale");
 
     if (spi != a->rx_spi) {
+        /* A new SPI (possibly with the number of an older one, with
+         * another key) is unknown to the peer until it acknowledges it. */
         a->rx_spi = spi;
         a->rx_sent = 0;
+        a->rx_acked = 0;
         keyd_status_changed();
     }
     a->rx_old_spi = row->n_old_spi ? *row->old_spi : 0;

@@ -38,6 +38,7 @@
 #include "openvswitch/vlog.h"
 #include "ovsdb-idl.h"
 #include "psp-vsctl.h"
+#include "psp.h"
 #include "random.h"
 #include "smap.h"
 #include "stream-ssl.h"
@@ -170,7 +171,13 @@ main(int argc, char *argv[])
     char *unixctl_path = NULL;
     char *remote = NULL;
     unsigned int idl_seqno = 0;
+    long long int next_config = 0;
+    long long int next_txn = 0;
     bool listening = false;
+
+    /* OpenSSL's memory (TLS secrets, received records) never in a core
+     * dump, and wiped when freed: before anything makes OpenSSL allocate. */
+    psp_openssl_mem_secure();
 
     ovs_cmdl_proctitle_init(argc, argv);
     set_program_name(argv[0]);
@@ -182,8 +189,8 @@ main(int argc, char *argv[])
      * JSON-RPC, and the buffers that held them are wiped. */
     psp_log_redact_keys();
 
-    /* TLS 1.2 or later (stream-ssl leaves 1.3 on), and for 1.2 only
-     * ciphers with forward secrecy: a certificate's private key stolen
+    /* TLS 1.2 (the latest that Open vSwitch 3.1's stream-ssl enables), and
+     * only ciphers with forward secrecy: a certificate's private key stolen
      * later must not open the keys sent before. */
     stream_ssl_set_protocols("TLSv1.2");
     stream_ssl_set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20");
@@ -214,29 +221,45 @@ main(int argc, char *argv[])
         ovsdb_idl_run(idl);
         unixctl_server_run(unixctl);
 
-        if (ovsdb_idl_get_seqno(idl) != idl_seqno) {
+        /* The configuration when it changes, and every few seconds for
+         * certificate files changed in place. */
+        if (ovsdb_idl_get_seqno(idl) != idl_seqno
+            || time_msec() >= next_config) {
             idl_seqno = ovsdb_idl_get_seqno(idl);
+            next_config = time_msec() + 5000;
             keyd_config_run(idl, port);
+        }
+
+        /* Only the daemon that holds the lock talks to peers: a second one
+         * (say, during a restart) would make each peer see two instances
+         * and refuse one as replayed. */
+        bool active = ovsdb_idl_has_lock(idl);
+        if (active) {
             try_listen(idl, &listening);
+            if (keyd_vswitchd_run()) {
+                reinstall_tx();
+            }
+            keyd_peer_run();
         }
-        if (keyd_vswitchd_run()) {
-            reinstall_tx();
-        }
-        keyd_peer_run();
 
         if (txn) {
             enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
             if (status != TXN_INCOMPLETE) {
                 if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
-                    VLOG_WARN("database transaction: %s",
-                              ovsdb_idl_txn_status_to_string(status));
+                    static struct vlog_rate_limit rl
+                        = VLOG_RATE_LIMIT_INIT(1, 5);
+                    VLOG_WARN_RL(&rl, "database transaction: %s",
+                                 ovsdb_idl_txn_status_to_string(status));
+                    /* Status to write again; wait before trying again. */
+                    status_changed = true;
+                    next_txn = time_msec() + 1000;
                 }
                 ovsdb_idl_txn_destroy(txn);
                 txn = NULL;
             }
         }
-        if (!txn && ovsdb_idl_has_lock(idl)
-            && ovsdb_idl_get_seqno(idl)) {
+        if (!txn && active && ovsdb_idl_get_seqno(idl)
+            && time_msec() >= next_txn) {
             txn = ovsdb_idl_txn_create(idl);
             ovsdb_idl_txn_add_comment(txn, "ovs-psp-keyd");
             keyd_rx_run(idl, txn);
@@ -246,6 +269,10 @@ main(int argc, char *argv[])
             }
             enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(txn);
             if (status != TXN_INCOMPLETE) {
+                if (status != TXN_SUCCESS && status != TXN_UNCHANGED) {
+                    status_changed = true;
+                    next_txn = time_msec() + 1000;
+                }
                 ovsdb_idl_txn_destroy(txn);
                 txn = NULL;
             }
@@ -253,7 +280,12 @@ main(int argc, char *argv[])
 
         ovsdb_idl_wait(idl);
         unixctl_server_wait(unixctl);
-        keyd_peer_wait();
+        if (active) {
+            keyd_peer_wait();
+        }
+        if (next_txn > time_msec()) {
+            poll_timer_wait_until(next_txn);
+        }
         if (txn) {
             ovsdb_idl_txn_wait(txn);
         }
